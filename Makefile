@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` starts the shop, `make test` tests it.
+# Both create the virtualenv and install pinned dependencies on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.pasar-installed
+PACKAGES := packages/kit services/users services/products services/orders cli
+
+.PHONY: run test test-mariadb test-postgres test-all lint typecheck bench clean
+
+run: $(STAMP)
+	$(BIN)/pasar up
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-mariadb: $(STAMP)
+	PASAR_TEST_DB=mariadb $(BIN)/pytest
+
+test-postgres: $(STAMP)
+	PASAR_TEST_DB=postgres $(BIN)/pytest
+
+test-all: test test-mariadb test-postgres
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy packages/kit/pasar_kit services/*/pasar_* cli/pasar_cli
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+$(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps $(foreach p,$(PACKAGES),-e $(p))
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,250 @@
+"""JWT access tokens: signing keys, the JWKS, offline verification, and FastAPI guards.
+
+The users service signs with an Ed25519 key (``EdDSA``); every service verifies against
+the JWKS it publishes, cached and refetched once when a token names an unknown ``kid``.
+The algorithm is pinned, and ``iss``, ``aud``, ``exp``, ``iat`` and ``sub`` are required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+import aiohttp
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pasar_kit.problems import Forbidden, Unauthorized
+
+ALGORITHM = "EdDSA"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private Ed25519 key with its key id."""
+
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(kid=uuid.uuid4().hex[:16], private_key=Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, kid: str, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the signing key must be an Ed25519 private key")
+        return cls(kid=kid, private_key=key)
+
+    def to_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public half only: the JWKS never carries private material."""
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.private_key.public_key()))
+        return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        return jwt.encode(dict(claims), self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+
+def jwks_document(keys: Iterable[SigningKey]) -> dict[str, Any]:
+    return {"keys": [key.public_jwk() for key in keys]}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (with a role) or a service client (with scopes)."""
+
+    subject: str
+    role: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_service(self) -> bool:
+        return self.role is None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> jwt.PyJWK | None: ...
+
+
+class StaticKeys:
+    """Keys known in-process (the users service verifying its own tokens)."""
+
+    def __init__(self, keys: Callable[[], Iterable[SigningKey]]) -> None:
+        self._keys = keys
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        for key in self._keys():
+            if key.kid == kid:
+                return jwt.PyJWK(key.public_jwk())
+        return None
+
+
+class RemoteJWKS:
+    """The users service's JWKS, fetched over HTTP and cached.
+
+    An unknown ``kid`` triggers one refetch (a rotated key), but at most one every
+    ``min_refetch_seconds`` so forged kids cannot turn into a request flood.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float = 300,
+        min_refetch_seconds: float = 5,
+        timeout: float = 3.0,
+    ) -> None:
+        self.url = url
+        self.cache_seconds = cache_seconds
+        self.min_refetch_seconds = min_refetch_seconds
+        self.timeout = timeout
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self.cache_seconds
+        if kid in self._keys and not stale:
+            return self._keys[kid]
+        if stale or now - self._fetched_at > self.min_refetch_seconds:
+            await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < 0.05:
+                return  # someone else just did it
+            try:
+                timeout = aiohttp.ClientTimeout(total=self.timeout)
+                async with aiohttp.ClientSession(timeout=timeout) as session:
+                    async with session.get(self.url) as response:
+                        response.raise_for_status()
+                        document = await response.json()
+                keys = {}
+                for entry in document.get("keys", []):
+                    if entry.get("kid") and entry.get("alg", ALGORITHM) == ALGORITHM:
+                        keys[entry["kid"]] = jwt.PyJWK(entry)
+            except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWKError):
+                # Keep serving the keys we had: tokens already issued still verify.
+                self._fetched_at = time.monotonic()
+                return
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: float = 10) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The access token is malformed.") from exc
+        kid = header.get("kid")
+        if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+            raise Unauthorized("The access token is not signed the way pasar signs tokens.")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise Unauthorized("The access token was signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The access token has expired.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The access token is invalid.") from exc
+        role = claims.get("role")
+        scope = claims.get("scope", "")
+        if role is not None and role not in ("customer", "admin"):
+            raise Unauthorized("The access token carries an unknown role.")
+        if not isinstance(scope, str):
+            raise Unauthorized("The access token's scope is malformed.")
+        return Principal(
+            subject=str(claims["sub"]),
+            role=role,
+            scopes=frozenset(scope.split()),
+            claims=claims,
+        )
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")
+
+
+async def _principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("A bearer access token is required.")
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(credentials.credentials)
+
+
+async def _user(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.is_service:
+        raise Forbidden("This endpoint is for users, not services.")
+    return principal
+
+
+async def _admin(principal: Annotated[Principal, Depends(_user)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("Only an admin may do this.")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+CurrentUser = Annotated[Principal, Depends(_user)]
+Admin = Annotated[Principal, Depends(_admin)]
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting only a service token granted ``scope``."""
+
+    async def _service(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.is_service or scope not in principal.scopes:
+            raise Forbidden(f"This endpoint needs a service token with scope {scope!r}.")
+        return principal
+
+    return _service
+
+
+def require_any_scope(*scopes: str) -> Callable[..., Awaitable[Principal]]:
+    async def _service(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.is_service or not principal.scopes.intersection(scopes):
+            raise Forbidden(f"This endpoint needs a service token with one of {sorted(scopes)}.")
+        return principal
+
+    return _service

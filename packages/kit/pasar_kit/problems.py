@@ -1,0 +1,255 @@
+"""RFC 9457 problem details: one exception type per domain failure, one place to render them.
+
+Services subclass ``Problem`` (``class OutOfStock(Problem): status = 409; code =
+"out_of_stock"``) and raise it from domain code; ``install_problem_handlers`` turns it,
+and every framework error, into ``application/problem+json`` with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """A failure the client is told about. Subclasses fix ``status``, ``code`` and ``title``."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": f"https://pasar.dev/problems/{self.code.replace('_', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+
+
+class BadRequest(Problem):
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+
+class MalformedJSON(Problem):
+    status = 400
+    code = "malformed_json"
+    title = "Malformed JSON body"
+
+
+class Unauthorized(Problem):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(Problem):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(Problem):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class MethodNotAllowed(Problem):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+
+class Conflict(Problem):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload_too_large"
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(Problem):
+    status = 422
+    code = "validation_error"
+    title = "Invalid request"
+
+
+class TooManyRequests(Problem):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+
+class InternalError(Problem):
+    status = 500
+    code = "internal_error"
+    title = "Internal server error"
+
+
+class DependencyUnavailable(Problem):
+    status = 503
+    code = "dependency_unavailable"
+    title = "A service this request needs is unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 2, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+class ServiceUnavailable(Problem):
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+
+_BY_STATUS: dict[int, type[Problem]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    429: TooManyRequests,
+    503: ServiceUnavailable,
+}
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(
+        problem.body(), status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+def _loc(loc: Iterable[Any]) -> list[Any]:
+    return [part for part in loc]
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return MalformedJSON("The request body is not valid JSON.")
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in errors[:5]
+    )
+    return ValidationFailed(
+        detail or "Invalid request.",
+        errors=[{"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in errors],
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(validation_problem(exc))
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if isinstance(exc.__cause__, Problem):  # e.g. a body cut off by the size limit
+            return problem_response(exc.__cause__)
+        kind = _BY_STATUS.get(exc.status_code)
+        if kind is None:
+            problem: Problem = BadRequest(str(exc.detail)) if exc.status_code < 500 else InternalError()
+            response = problem_response(problem)
+            response.status_code = exc.status_code
+            return response
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        problem = kind(detail)
+        problem.headers.update(exc.headers or {})
+        return problem_response(problem)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+class ProblemModel(BaseModel):
+    """The problem details body, for the OpenAPI document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, invalid or expired token",
+    402: "Payment declined",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Stale ETag",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Unexpected error",
+    503: "A dependency is unavailable",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status documented as problem+json."""
+    return {
+        status: {
+            "model": ProblemModel,
+            "description": _DESCRIPTIONS.get(status, "Problem"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemModel"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,65 @@
+"""The settings base every service extends (one env prefix per service)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+# Values that must never protect a real deployment.
+_UNSAFE_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development"}
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration shared by every service.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="USERS_")`` and so on.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    environment: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///./var/service.db"
+    # SQLite file databases want one writer connection; servers take a pool.
+    database_pool_size: int = 10
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # Token verification (every service) and issuance (users).
+    jwt_issuer: str = "pasar-users"
+    jwt_audience: str = "pasar"
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+
+    # This service's own identity for the client-credentials grant.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    # Outgoing calls.
+    http_connect_timeout: float = 1.0
+    http_timeout: float = 3.0
+    http_retries: int = 2
+    circuit_failure_threshold: int = 5
+    circuit_reset_seconds: float = 5.0
+
+    max_body_bytes: int = 1_048_576
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_secrets(self) -> ServiceSettings:
+        if self.environment != "production":
+            return self
+        for name, value in self._secrets():
+            if value is not None and value.lower() in _UNSAFE_SECRETS | {""}:
+                raise ValueError(f"{name} is unsafe for production; set a real secret")
+            if value is not None and len(value) < 16:
+                raise ValueError(f"{name} must be at least 16 characters in production")
+        return self
+
+    def _secrets(self) -> list[tuple[str, str | None]]:
+        """Secret values to police in production; subclasses extend the list."""
+        secret = self.client_secret.get_secret_value() if self.client_secret else None
+        return [("client_secret", secret)]

@@ -1,0 +1,56 @@
+"""Background jobs that run inside a service process (expiry, outbox relay, recovery).
+
+Each job is a plain ``async def run_once() -> int`` that tests call directly; here it is
+only scheduled. Jobs must be safe when several replicas run them at once; that is the
+job's own business (SKIP LOCKED or a conditional update), not the scheduler's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("pasar.workers")
+
+
+class Periodic:
+    def __init__(self, name: str, job: Callable[[], Awaitable[int]], interval: float) -> None:
+        self.name = name
+        self.job = job
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=self.name)
+
+    def nudge(self) -> None:
+        """Run the job now rather than at the next tick (new work just arrived)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _loop(self) -> None:
+        # Replicas started together should not tick in lockstep.
+        await asyncio.sleep(random.uniform(0, self.interval / 2))
+        while True:
+            try:
+                done = await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s failed; it runs again next tick", self.name)
+                done = 0
+            if done:
+                continue  # a full batch: there may be more waiting
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
