@@ -61,6 +61,34 @@ class SigningKey:
         return jwt.encode(dict(claims), self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
+def access_claims(
+    subject: str,
+    *,
+    issuer: str,
+    audience: str,
+    ttl_seconds: int,
+    role: str | None = None,
+    scope: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The claims of a pasar access token: a user's carries ``role``, a service's ``scope``."""
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    if role is not None:
+        claims["role"] = role
+    else:
+        claims["client_id"] = subject
+        claims["scope"] = scope or ""
+    return claims
+
+
 def jwks_document(keys: Iterable[SigningKey]) -> dict[str, Any]:
     return {"keys": [key.public_jwk() for key in keys]}
 
