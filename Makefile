@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy packages/kit/pasar_kit services/*/pasar_* cli/pasar_cli
+	$(BIN)/mypy -p pasar_kit -p pasar_users -p pasar_products -p pasar_orders -p pasar_cli
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

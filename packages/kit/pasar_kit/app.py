@@ -16,7 +16,12 @@ from pasar_kit.observability import (
     RequestIdMiddleware,
     UnexpectedErrorMiddleware,
 )
-from pasar_kit.problems import ServiceUnavailable, install_problem_handlers, problem_response, problems
+from pasar_kit.problems import (
+    ServiceUnavailable,
+    install_problem_handlers,
+    problem_response,
+    problems,
+)
 
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

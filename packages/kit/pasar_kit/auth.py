@@ -58,7 +58,9 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        return jwt.encode(dict(claims), self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+        return jwt.encode(
+            dict(claims), self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid}
+        )
 
 
 def access_claims(
@@ -166,10 +168,12 @@ class RemoteJWKS:
                 return  # someone else just did it
             try:
                 timeout = aiohttp.ClientTimeout(total=self.timeout)
-                async with aiohttp.ClientSession(timeout=timeout) as session:
-                    async with session.get(self.url) as response:
-                        response.raise_for_status()
-                        document = await response.json()
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as session,
+                    session.get(self.url) as response,
+                ):
+                    response.raise_for_status()
+                    document = await response.json()
                 keys = {}
                 for entry in document.get("keys", []):
                     if entry.get("kid") and entry.get("alg", ALGORITHM) == ALGORITHM:

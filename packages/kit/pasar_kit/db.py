@@ -120,7 +120,11 @@ class Database:
             self._reader = _sqlite_engine(url, immediate=False, pool_size=4)
         else:
             self._writer = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
             )
             self._reader = self._writer
 

@@ -235,7 +235,8 @@ class ClientCredentials:
                     body = await response.json(content_type=None)
                     if response.status != 200:
                         raise DependencyUnavailable(
-                            f"The users service refused this service's credentials ({response.status})."
+                            "The users service refused this service's credentials "
+                            f"({response.status})."
                         )
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 raise DependencyUnavailable("The users service is unavailable.") from exc

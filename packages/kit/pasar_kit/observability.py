@@ -180,7 +180,11 @@ class MetricsMiddleware:
             self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
             self.metrics.latency.labels(self.metrics.service, method, route).observe(elapsed)
             access_log.info(
-                "%s %s %d %.1fms", method, scope["path"], status, elapsed * 1000,
+                "%s %s %d %.1fms",
+                method,
+                scope["path"],
+                status,
+                elapsed * 1000,
                 extra={"event": "access"},
             )
 

@@ -176,11 +176,14 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     if any(err.get("type") == "json_invalid" for err in errors):
         return MalformedJSON("The request body is not valid JSON.")
     detail = "; ".join(
-        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in errors[:5]
+        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}"
+        for err in errors[:5]
     )
     return ValidationFailed(
         detail or "Invalid request.",
-        errors=[{"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in errors],
+        errors=[
+            {"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in errors
+        ],
     )
 
 
@@ -199,7 +202,9 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(exc.__cause__)
         kind = _BY_STATUS.get(exc.status_code)
         if kind is None:
-            problem: Problem = BadRequest(str(exc.detail)) if exc.status_code < 500 else InternalError()
+            problem: Problem = (
+                BadRequest(str(exc.detail)) if exc.status_code < 500 else InternalError()
+            )
             response = problem_response(problem)
             response.status_code = exc.status_code
             return response

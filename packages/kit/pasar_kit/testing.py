@@ -23,7 +23,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pasar_kit.db import Database
 
 MARIADB_URL = os.environ.get("PASAR_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
-POSTGRES_URL = os.environ.get("PASAR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+POSTGRES_URL = os.environ.get(
+    "PASAR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432"
+)
 
 
 def backend() -> str:
@@ -58,7 +60,9 @@ def fresh_database(name: str, directory: Path) -> Iterator[str]:
     db_name = f"pasar_test_{name}_{uuid.uuid4().hex[:8]}"
     if kind == "mariadb":
         asyncio.run(
-            _server_admin(f"CREATE DATABASE {db_name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            _server_admin(
+                f"CREATE DATABASE {db_name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
         )
         url = f"{MARIADB_URL}/{db_name}?charset=utf8mb4"
     else:
