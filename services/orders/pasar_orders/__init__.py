@@ -1,0 +1,1 @@
+"""The pasar Order-Service: placement saga, status tracking, notifications, payments."""

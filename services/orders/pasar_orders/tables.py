@@ -1,0 +1,108 @@
+"""The Order-Service's tables (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from pasar_kit.db import UTCDateTime, new_metadata
+
+metadata = new_metadata()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+_Serial = BigInteger().with_variant(Integer(), "sqlite")
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), nullable=False),
+    # Public statuses plus the internal "placing" / "recovering" (never shown).
+    Column("status", String(20), nullable=False),
+    Column("total", BigInteger, nullable=False, default=0),
+    Column("currency", String(3), nullable=False),
+    Column("shipping_address", JSON, nullable=False),
+    Column("note", String(500), nullable=True),
+    # Set by a successful charge; the card itself is never stored.
+    Column("payment_reference", String(64), nullable=True),
+    Column("paid_at", UTCDateTime(), nullable=True),
+    # Set when a cancellation still has to hand the stock back; cleared once it has.
+    Column("release_due_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_orders_user_created", "user_id", "created_at"),
+    Index("ix_orders_status_created", "status", "created_at"),
+    Index("ix_orders_created", "created_at"),
+    Index("ix_orders_release_due_at", "release_due_at"),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("order_id", String(36), ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("product_id", String(64), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("line_total", BigInteger, nullable=False),
+)
+
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column(
+        "order_id",
+        String(36),
+        ForeignKey("orders.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("status", String(20), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    # Who made the change: a user id, or "system" for background jobs.
+    Column("by", String(64), nullable=False),
+    Column("note", String(500), nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # in_flight | done
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("order_id", String(36), nullable=False),
+    Column("user_id", String(36), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("message", String(255), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
+    Index("ix_outbox_order", "order_id", "id"),
+)
