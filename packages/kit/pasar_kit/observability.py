@@ -230,6 +230,7 @@ class _ServiceFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
+        record.request_id = request_id_var.get() or "-"
         return True
 
 
@@ -239,7 +240,11 @@ def configure_logging(service: str, *, level: str = "INFO", json_format: bool = 
     if json_format:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(service)-8s %(levelname)-7s [%(request_id)s] %(message)s"
+            )
+        )
     handler.addFilter(_ServiceFilter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
