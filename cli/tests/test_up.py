@@ -1,0 +1,102 @@
+"""`pasar up` as an operator meets it: real processes, real signals, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, free_base_port, login, start_shop
+
+
+def run_up(data_dir: Path, base_port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pasar_cli.main", "up", "--data-dir", str(data_dir),
+         "--base-port", str(base_port)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PASAR_ADMIN_EMAIL": ADMIN_EMAIL,
+             "PASAR_ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )  # fmt: skip
+
+
+def test_up_serves_restarts_a_dead_child_and_stops_cleanly(tmp_path: Path) -> None:
+    shop = start_shop(tmp_path / "var", free_base_port())
+    try:
+        for name in ("users", "products", "orders"):
+            assert httpx.get(f"{shop.url(name)}/readyz", timeout=5).status_code == 200
+        output = "".join(shop.output)
+        assert f"admin login: {ADMIN_EMAIL}" in output
+        assert "/docs" in output
+
+        # A second `pasar up` on the same data dir refuses, in one line.
+        second = run_up(tmp_path / "var", free_base_port())
+        assert second.returncode == 1
+        assert second.stderr.strip().count("\n") == 0
+        assert "already running" in second.stderr
+        assert "Traceback" not in second.stderr + second.stdout
+
+        # Kill the products child: the supervisor brings it back.
+        pid = _listening_pid(shop.base_port + 2)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"{shop.url('products')}/readyz", timeout=1).status_code == 200
+                if ready and _listening_pid(shop.base_port + 2) != pid:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("products was not restarted:\n" + "".join(shop.output[-20:]))
+        assert any("products exited" in line for line in shop.output)
+        assert login(shop.url("users"), ADMIN_EMAIL, ADMIN_PASSWORD)
+    finally:
+        code = shop.stop()
+    assert code == 0
+    # Every child is gone with the parent.
+    for offset in (1, 2, 3):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", shop.base_port + offset))
+
+
+def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
+    base = free_base_port()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", base + 2))
+        squatter.listen()
+        result = run_up(tmp_path / "var", base)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"pasar: port {base + 2} (products) is already in use; free it or pass --base-port"
+    )
+
+
+def test_sigterm_stops_everything_with_exit_code_zero(tmp_path: Path) -> None:
+    shop = start_shop(tmp_path / "var", free_base_port())
+    shop.process.send_signal(signal.SIGTERM)
+    assert shop.process.wait(timeout=30) == 0
+
+
+def _listening_pid(port: int) -> int:
+    """The pid that owns the listening socket on ``port`` (from /proc, no extra tools)."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
+                inode = parts[9]
+    assert inode is not None, f"nothing listens on {port}"
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return int(fd_dir.parent.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no process owns port {port}")
