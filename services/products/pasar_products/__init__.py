@@ -1,0 +1,1 @@
+"""The pasar Product-Service: catalogue, search, stock adjustments and stock reservations."""

@@ -1,0 +1,245 @@
+"""The catalogue: creating, reading, editing and archiving products, and adjusting stock.
+
+Every stock movement is one guarded statement (``stock = stock + :d WHERE stock + :d >= 0``)
+so stock never goes below zero however many requests or replicas run at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, true, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pasar_kit.db import Database
+from pasar_products.problems import InsufficientStock, ProductNotFound, SkuTaken, StaleProduct
+from pasar_products.tables import products, stock_adjustments
+
+INITIAL_REASON = "initial"
+
+PRODUCT_COLUMNS = (
+    products.c.id,
+    products.c.sku,
+    products.c.name,
+    products.c.description,
+    products.c.price,
+    products.c.stock,
+    products.c.category,
+    products.c.image_url,
+    products.c.active,
+    products.c.version,
+    products.c.created_at,
+    products.c.updated_at,
+)
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    sku: str
+    name: str
+    description: str
+    price: int
+    stock: int
+    category: str
+    image_url: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version)
+
+
+def etag_of(version: int) -> str:
+    """A strong ETag over the product's editable state.
+
+    Stock moved by reservations does not change it, so a customer's order never makes an
+    admin's pending edit stale; catalogue edits and stock adjustments do.
+    """
+    return f'"v{version}"'
+
+
+def versions_matching(if_match: str | None) -> frozenset[int] | None:
+    """The product versions an ``If-Match`` header accepts; None when it sets no condition.
+
+    ``*`` only asks that the product exists, which every route checks anyway. Weak tags
+    never match (RFC 9110 compares strongly for If-Match), nor do tags we did not make.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    versions = set()
+    for tag in if_match.split(","):
+        tag = tag.strip()
+        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
+            versions.add(int(tag[2:-1]))
+    return frozenset(versions)
+
+
+async def _fetch(conn: AsyncConnection, product_id: str) -> Product | None:
+    row = (await conn.execute(select(*PRODUCT_COLUMNS).where(products.c.id == product_id))).first()
+    return Product(**row._mapping) if row is not None else None
+
+
+async def get_product(*, db: Database, product_id: str) -> Product:
+    async with db.read() as conn:
+        product = await _fetch(conn, product_id)
+    if product is None:
+        raise ProductNotFound(f"No product has id {product_id!r}.")
+    return product
+
+
+async def insert_product(
+    conn: AsyncConnection, *, fields: Mapping[str, Any], by: str | None, now: datetime
+) -> str:
+    """Insert one product and its initial stock as the first row of its ledger."""
+    product_id = str(uuid.uuid4())
+    stock = int(fields.get("stock", 0))
+    await conn.execute(
+        insert(products).values(
+            id=product_id,
+            sku=fields["sku"],
+            name=fields["name"],
+            description=fields.get("description", ""),
+            price=fields["price"],
+            stock=stock,
+            category=fields["category"],
+            image_url=fields.get("image_url"),
+            active=True,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        insert(stock_adjustments).values(
+            id=str(uuid.uuid4()),
+            product_id=product_id,
+            delta=stock,
+            reason=INITIAL_REASON,
+            by=by,
+            at=now,
+        )
+    )
+    return product_id
+
+
+async def create_product(
+    *, db: Database, fields: Mapping[str, Any], by: str | None, now: datetime
+) -> Product:
+    try:
+        async with db.write() as conn:
+            product_id = await insert_product(conn, fields=fields, by=by, now=now)
+            product = await _fetch(conn, product_id)
+    except IntegrityError as exc:
+        # The SKU is the only unique value a client chooses.
+        raise SkuTaken(f"SKU {fields['sku']!r} is already in the catalogue.") from exc
+    assert product is not None
+    return product
+
+
+async def _explain_no_match(
+    conn: AsyncConnection, product_id: str, if_versions: Collection[int] | None
+) -> Product:
+    """A guarded update matched nothing: say why (unknown, stale), or return the product."""
+    product = await _fetch(conn, product_id)
+    if product is None:
+        raise ProductNotFound(f"No product has id {product_id!r}.")
+    if if_versions is not None and product.version not in if_versions:
+        raise StaleProduct(
+            f"The product is now at {product.etag}; read it again before changing it."
+        )
+    return product
+
+
+async def update_product(
+    *,
+    db: Database,
+    product_id: str,
+    changes: Mapping[str, Any],
+    if_versions: Collection[int] | None,
+    now: datetime,
+) -> Product:
+    async with db.write() as conn:
+        if not changes:
+            return await _explain_no_match(conn, product_id, if_versions)
+        statement = (
+            update(products)
+            .where(products.c.id == product_id)
+            .values(**changes, version=products.c.version + 1, updated_at=now)
+        )
+        if if_versions is not None:
+            statement = statement.where(products.c.version.in_(list(if_versions)))
+        try:
+            result = await conn.execute(statement)
+        except IntegrityError as exc:
+            raise SkuTaken(f"SKU {changes.get('sku')!r} is already in the catalogue.") from exc
+        if result.rowcount != 1:
+            await _explain_no_match(conn, product_id, if_versions)
+        product = await _fetch(conn, product_id)
+    assert product is not None
+    return product
+
+
+async def archive_product(
+    *, db: Database, product_id: str, if_versions: Collection[int] | None, now: datetime
+) -> None:
+    """Hide the product from the public list; it stays readable by id. Idempotent."""
+    async with db.write() as conn:
+        statement = (
+            update(products)
+            .where(products.c.id == product_id, products.c.active == true())
+            .values(active=False, version=products.c.version + 1, updated_at=now)
+        )
+        if if_versions is not None:
+            statement = statement.where(products.c.version.in_(list(if_versions)))
+        if (await conn.execute(statement)).rowcount != 1:
+            await _explain_no_match(conn, product_id, if_versions)
+
+
+async def adjust_stock(
+    *,
+    db: Database,
+    product_id: str,
+    delta: int,
+    reason: str,
+    by: str | None,
+    now: datetime,
+) -> Product:
+    """Restock (+) or write off (-), recorded in the ledger; never below zero."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(products)
+            .where(products.c.id == product_id, products.c.stock >= -delta)
+            .values(
+                stock=products.c.stock + delta,
+                version=products.c.version + 1,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            current = await _explain_no_match(conn, product_id, None)
+            raise InsufficientStock(
+                f"Only {current.stock} in stock; cannot remove {-delta}.",
+                available=current.stock,
+            )
+        await conn.execute(
+            insert(stock_adjustments).values(
+                id=str(uuid.uuid4()),
+                product_id=product_id,
+                delta=delta,
+                reason=reason,
+                by=by,
+                at=now,
+            )
+        )
+        product = await _fetch(conn, product_id)
+    assert product is not None
+    return product

@@ -1,0 +1,32 @@
+"""What routes receive by injection, declared once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pasar_kit.db import Database
+from pasar_products.settings import Settings
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _now(request: Request) -> datetime:
+    # The app's clock, so tests can move time without sleeping.
+    now: datetime = request.app.state.clock()
+    return now
+
+
+DB = Annotated[Database, Depends(_db)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+Now = Annotated[datetime, Depends(_now)]

@@ -1,0 +1,382 @@
+"""Stock reservations: hold stock for an order, then commit or release it.
+
+The rules that keep stock right under any concurrency and any number of replicas:
+
+* Stock leaves ``products.stock`` only through ``stock = stock - :q WHERE stock >= :q``,
+  one statement per product, all inside one transaction: every line matches or the
+  whole reservation rolls back.
+* Products are always locked in ascending id order (lines merged per product first), so
+  two crossed multi-line reservations wait for each other instead of deadlocking; a
+  deadlock the database reports anyway is retried with ``retrying``.
+* Stock comes back only through ``release_reservations``, whose conditional status
+  change (held/committed -> released) only one transaction can win, so it returns once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Literal, cast
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pasar_kit.db import Database, retrying, skip_locked
+from pasar_products.problems import (
+    OutOfStock,
+    ReservationConflict,
+    ReservationExpired,
+    ReservationNotFound,
+    ReservationReleased,
+    UnknownProduct,
+)
+from pasar_products.tables import products, reservation_lines, reservations
+
+Status = Literal["held", "committed", "released"]
+HELD: Status = "held"
+COMMITTED: Status = "committed"
+RELEASED: Status = "released"
+
+
+@dataclass(frozen=True)
+class Line:
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    status: Status
+    expires_at: datetime | None
+    created_at: datetime
+    lines: tuple[Line, ...]
+
+    def quantities(self) -> dict[str, int]:
+        return {line.product_id: line.quantity for line in self.lines}
+
+
+@dataclass(frozen=True)
+class Reserved:
+    reservation: Reservation
+    created: bool  # False when this was a replay of an earlier request
+
+
+def merge_items(items: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """One quantity per product (duplicate lines summed), in ascending product id order."""
+    merged: dict[str, int] = {}
+    for product_id, quantity in items:
+        merged[product_id] = merged.get(product_id, 0) + quantity
+    return dict(sorted(merged.items()))
+
+
+class _Shortfall(Exception):
+    """A guarded decrement matched nothing; the transaction must roll back first."""
+
+    def __init__(self, wanted: Mapping[str, int]) -> None:
+        super().__init__("shortfall")
+        self.wanted = wanted
+
+
+async def _load(
+    conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
+) -> Reservation | None:
+    header = select(
+        reservations.c.status, reservations.c.expires_at, reservations.c.created_at
+    ).where(reservations.c.id == reservation_id)
+    if for_update:
+        header = header.with_for_update()
+    found = (await conn.execute(header)).first()
+    if found is None:
+        return None
+    lines = await conn.execute(
+        select(
+            reservation_lines.c.product_id,
+            reservation_lines.c.sku,
+            reservation_lines.c.name,
+            reservation_lines.c.quantity,
+            reservation_lines.c.unit_price,
+            reservation_lines.c.currency,
+        )
+        .where(reservation_lines.c.reservation_id == reservation_id)
+        .order_by(reservation_lines.c.product_id)
+    )
+    return Reservation(
+        id=reservation_id,
+        status=cast(Status, found.status),
+        expires_at=found.expires_at,
+        created_at=found.created_at,
+        lines=tuple(Line(**row._mapping) for row in lines),
+    )
+
+
+def _replay(existing: Reservation, wanted: Mapping[str, int]) -> Reserved:
+    if existing.quantities() != dict(wanted):
+        raise ReservationConflict(
+            f"Reservation {existing.id!r} already exists with other items.",
+        )
+    return Reserved(reservation=existing, created=False)
+
+
+async def _shortages(db: Database, wanted: Mapping[str, int]) -> list[dict[str, object]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(products.c.id, products.c.stock).where(products.c.id.in_(list(wanted)))
+        )
+        available = {row.id: int(row.stock) for row in rows}
+    return [
+        {"product_id": pid, "requested": qty, "available": available.get(pid, 0)}
+        for pid, qty in wanted.items()
+        if available.get(pid, 0) < qty
+    ]
+
+
+async def reserve(
+    *,
+    db: Database,
+    reservation_id: str,
+    items: Iterable[tuple[str, int]],
+    ttl_seconds: int,
+    currency: str,
+    client_id: str | None,
+    now: datetime,
+) -> Reserved:
+    """Hold every line or none. Replays of the same id and items return the first answer."""
+    wanted = merge_items(items)
+
+    async def attempt() -> Reserved:
+        async with db.write() as conn:
+            existing = await _load(conn, reservation_id)
+            if existing is not None:
+                return _replay(existing, wanted)
+            catalogue = {
+                row.id: row
+                for row in await conn.execute(
+                    select(
+                        products.c.id,
+                        products.c.sku,
+                        products.c.name,
+                        products.c.price,
+                        products.c.stock,
+                        products.c.active,
+                    ).where(products.c.id.in_(list(wanted)))
+                )
+            }
+            unknown = [pid for pid in wanted if pid not in catalogue or not catalogue[pid].active]
+            if unknown:
+                raise UnknownProduct(
+                    f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown
+                )
+            if any(catalogue[pid].stock < qty for pid, qty in wanted.items()):
+                raise _Shortfall(wanted)  # fail fast, before taking any lock
+            # The header first: a concurrent request with the same id waits on it here,
+            # before touching stock, and then fails its insert (answered as a replay).
+            await conn.execute(
+                insert(reservations).values(
+                    id=reservation_id,
+                    status=HELD,
+                    client_id=client_id,
+                    expires_at=now + timedelta(seconds=ttl_seconds),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            for pid, qty in wanted.items():  # ascending ids: a consistent lock order
+                taken = await conn.execute(
+                    update(products)
+                    .where(products.c.id == pid, products.c.stock >= qty)
+                    .values(stock=products.c.stock - qty)
+                )
+                if taken.rowcount != 1:
+                    raise _Shortfall(wanted)
+            lines = [
+                Line(
+                    product_id=pid,
+                    sku=catalogue[pid].sku,
+                    name=catalogue[pid].name,
+                    quantity=qty,
+                    unit_price=int(catalogue[pid].price),
+                    currency=currency,
+                )
+                for pid, qty in wanted.items()
+            ]
+            await conn.execute(
+                insert(reservation_lines),
+                [{"reservation_id": reservation_id, **asdict(line)} for line in lines],
+            )
+            created = await _load(conn, reservation_id)
+        assert created is not None
+        return Reserved(reservation=created, created=True)
+
+    for _ in range(3):
+        try:
+            return await retrying(attempt)
+        except _Shortfall as shortfall:
+            shortages = await _shortages(db, shortfall.wanted)
+            if shortages:
+                raise OutOfStock("Not enough stock for every line.", shortages=shortages) from None
+            # The stock came back between our decrement and this read: try again.
+        except IntegrityError:
+            # The same reservation id was created by a concurrent request: a replay.
+            async with db.read() as conn:
+                existing = await _load(conn, reservation_id)
+            if existing is None:
+                raise
+            return _replay(existing, wanted)
+    raise OutOfStock(
+        "Not enough stock for every line.",
+        shortages=[
+            {"product_id": pid, "requested": qty, "available": None} for pid, qty in wanted.items()
+        ],
+    )
+
+
+async def release_reservations(
+    conn: AsyncConnection,
+    *,
+    reservation_ids: Sequence[str],
+    now: datetime,
+    reason: str,
+    only_expired: bool = False,
+) -> list[str]:
+    """Release each reservation that still holds stock and return that stock, once.
+
+    The one place stock comes back, shared by the release endpoint, commit-after-expiry
+    and the expiry worker. Returns the ids this transaction released.
+    """
+    won: list[str] = []
+    for reservation_id in reservation_ids:
+        statement = update(reservations).where(reservations.c.id == reservation_id)
+        if only_expired:
+            statement = statement.where(
+                reservations.c.status == HELD, reservations.c.expires_at <= now
+            )
+        else:
+            statement = statement.where(reservations.c.status.in_((HELD, COMMITTED)))
+        result = await conn.execute(
+            statement.values(
+                status=RELEASED, expires_at=None, release_reason=reason, updated_at=now
+            )
+        )
+        if result.rowcount == 1:
+            won.append(reservation_id)
+    if not won:
+        return won
+    # Summed per product and applied in ascending id order: the same lock order as
+    # reserve(), whatever mix of reservations this batch holds.
+    totals = await conn.execute(
+        select(reservation_lines.c.product_id, func.sum(reservation_lines.c.quantity))
+        .where(reservation_lines.c.reservation_id.in_(won))
+        .group_by(reservation_lines.c.product_id)
+        .order_by(reservation_lines.c.product_id)
+    )
+    for product_id, quantity in totals.all():
+        await conn.execute(
+            update(products)
+            .where(products.c.id == product_id)
+            .values(stock=products.c.stock + int(quantity))
+        )
+    return won
+
+
+async def get_reservation(*, db: Database, reservation_id: str) -> Reservation:
+    async with db.read() as conn:
+        reservation = await _load(conn, reservation_id)
+    if reservation is None:
+        raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+    return reservation
+
+
+async def commit(*, db: Database, reservation_id: str, now: datetime) -> Reservation:
+    """Held -> committed (it no longer expires). Idempotent.
+
+    A held reservation past its expiry that the worker has not swept yet is treated as
+    expired: released here, then refused.
+    """
+
+    async def attempt() -> tuple[Reservation, bool]:
+        async with db.write() as conn:
+            reservation = await _load(conn, reservation_id, for_update=True)
+            if reservation is None:
+                raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+            if reservation.status == RELEASED:
+                raise ReservationReleased(f"Reservation {reservation_id!r} was released.")
+            if reservation.status == COMMITTED:
+                return reservation, False
+            assert reservation.expires_at is not None
+            if reservation.expires_at <= now:
+                await release_reservations(
+                    conn,
+                    reservation_ids=[reservation_id],
+                    now=now,
+                    reason="expired",
+                    only_expired=True,
+                )
+                return reservation, True
+            await conn.execute(
+                update(reservations)
+                .where(reservations.c.id == reservation_id, reservations.c.status == HELD)
+                .values(status=COMMITTED, expires_at=None, updated_at=now)
+            )
+            committed = await _load(conn, reservation_id)
+        assert committed is not None
+        return committed, False
+
+    reservation, expired = await retrying(attempt)
+    if expired:  # raised only now, so that the release above is committed
+        raise ReservationExpired(f"Reservation {reservation_id!r} expired before its commit.")
+    return reservation
+
+
+async def release(*, db: Database, reservation_id: str, now: datetime) -> Reservation:
+    """Held or committed -> released; the stock returns exactly once. Idempotent."""
+
+    async def attempt() -> Reservation:
+        async with db.write() as conn:
+            reservation = await _load(conn, reservation_id, for_update=True)
+            if reservation is None:
+                raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+            if reservation.status == RELEASED:
+                return reservation
+            await release_reservations(
+                conn, reservation_ids=[reservation_id], now=now, reason="released"
+            )
+            released = await _load(conn, reservation_id)
+        assert released is not None
+        return released
+
+    return await retrying(attempt)
+
+
+async def expire_reservations(*, db: Database, now: datetime, batch_size: int) -> int:
+    """Release up to ``batch_size`` held reservations past their expiry; how many it did.
+
+    Several workers may run at once: on MariaDB/PostgreSQL each claims rows the others
+    have not locked (SKIP LOCKED); on SQLite writes are serialised. Either way the
+    conditional status change in ``release_reservations`` returns each stock once.
+    """
+
+    async def attempt() -> int:
+        async with db.write() as conn:
+            due = await conn.execute(
+                select(reservations.c.id)
+                .where(reservations.c.status == HELD, reservations.c.expires_at <= now)
+                .order_by(reservations.c.expires_at)
+                .limit(batch_size)
+                .with_for_update(**skip_locked(db.dialect))
+            )
+            ids = list(due.scalars())
+            if not ids:
+                return 0
+            released = await release_reservations(
+                conn, reservation_ids=ids, now=now, reason="expired", only_expired=True
+            )
+            return len(released)
+
+    return await retrying(attempt)

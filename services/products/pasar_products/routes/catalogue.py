@@ -1,0 +1,217 @@
+"""The catalogue: public reads, admin writes and stock adjustments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import RowMapping
+
+from pasar_kit.auth import Admin
+from pasar_kit.problems import problems
+from pasar_products import catalogue, listing
+from pasar_products.catalogue import Product
+from pasar_products.deps import DB, Now, SettingsDep
+from pasar_products.listing import ProductQuery, Sort
+from pasar_products.schemas import (
+    MAX_MONEY,
+    CategoryCount,
+    ProductCreate,
+    ProductPage,
+    ProductPublic,
+    ProductUpdate,
+    StockAdjustmentCreate,
+)
+
+router = APIRouter(tags=["products"])
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="An ETag from a previous read; the change is refused (412) if stale."),
+]
+
+
+def public(product: Product | RowMapping, currency: str) -> ProductPublic:
+    row = product.__dict__ if isinstance(product, Product) else product
+    return ProductPublic(
+        id=row["id"],
+        sku=row["sku"],
+        name=row["name"],
+        description=row["description"],
+        price=row["price"],
+        currency=currency,
+        stock=row["stock"],
+        category=row["category"],
+        image_url=row["image_url"],
+        active=row["active"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+@router.get(
+    "/products",
+    operation_id="list_products",
+    response_model=ProductPage,
+    responses=problems(422),
+)
+async def list_products(
+    db: DB,
+    settings: SettingsDep,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="Case-insensitive match on name, description, SKU"),
+    ] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
+    in_stock: Annotated[bool, Query(description="true: only products with stock")] = False,
+    sort: Sort = "name",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> ProductPage:
+    """Active products, filtered, searched, sorted and paged."""
+    query = ProductQuery(
+        q=q.strip() if q else None,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    rows, total = await listing.list_products(db=db, query=query)
+    return ProductPage(
+        items=[public(row, settings.currency) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/categories",
+    operation_id="list_categories",
+    response_model=list[CategoryCount],
+)
+async def list_categories(db: DB) -> list[CategoryCount]:
+    """Each category of the active catalogue with its number of products."""
+    return [
+        CategoryCount(name=name, product_count=count)
+        for name, count in await listing.list_categories(db=db)
+    ]
+
+
+@router.get(
+    "/products/{product_id}",
+    operation_id="get_product",
+    response_model=ProductPublic,
+    responses=problems(404),
+)
+async def get_product(
+    product_id: str, db: DB, settings: SettingsDep, response: Response
+) -> ProductPublic:
+    """One product, archived ones included (old orders link to them), with an ETag."""
+    product = await catalogue.get_product(db=db, product_id=product_id)
+    response.headers["ETag"] = product.etag
+    return public(product, settings.currency)
+
+
+@router.post(
+    "/products",
+    operation_id="create_product",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProductPublic,
+    responses=problems(401, 403, 409, 422),
+)
+async def create_product(
+    body: ProductCreate,
+    admin: Admin,
+    db: DB,
+    settings: SettingsDep,
+    now: Now,
+    response: Response,
+) -> ProductPublic:
+    """Add a product; its stock becomes the first entry of its stock ledger."""
+    product = await catalogue.create_product(
+        db=db, fields=body.model_dump(), by=admin.subject, now=now
+    )
+    response.headers["Location"] = f"/products/{product.id}"
+    response.headers["ETag"] = product.etag
+    return public(product, settings.currency)
+
+
+@router.patch(
+    "/products/{product_id}",
+    operation_id="update_product",
+    response_model=ProductPublic,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
+async def update_product(
+    product_id: str,
+    body: ProductUpdate,
+    _admin: Admin,
+    db: DB,
+    settings: SettingsDep,
+    now: Now,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProductPublic:
+    """Change the fields given. Stock is not set here: use a stock adjustment."""
+    product = await catalogue.update_product(
+        db=db,
+        product_id=product_id,
+        changes=body.changes(),
+        if_versions=catalogue.versions_matching(if_match),
+        now=now,
+    )
+    response.headers["ETag"] = product.etag
+    return public(product, settings.currency)
+
+
+@router.delete(
+    "/products/{product_id}",
+    operation_id="archive_product",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 412),
+)
+async def archive_product(
+    product_id: str, _admin: Admin, db: DB, now: Now, if_match: IfMatch = None
+) -> Response:
+    """Archive: hidden from the public list, still readable by id. Idempotent."""
+    await catalogue.archive_product(
+        db=db,
+        product_id=product_id,
+        if_versions=catalogue.versions_matching(if_match),
+        now=now,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/products/{product_id}/stock-adjustments",
+    operation_id="adjust_stock",
+    response_model=ProductPublic,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def adjust_stock(
+    product_id: str,
+    body: StockAdjustmentCreate,
+    admin: Admin,
+    db: DB,
+    settings: SettingsDep,
+    now: Now,
+    response: Response,
+) -> ProductPublic:
+    """Restock (positive delta) or write off (negative); stock never goes below zero."""
+    product = await catalogue.adjust_stock(
+        db=db,
+        product_id=product_id,
+        delta=body.delta,
+        reason=body.reason,
+        by=admin.subject,
+        now=now,
+    )
+    response.headers["ETag"] = product.etag
+    return public(product, settings.currency)

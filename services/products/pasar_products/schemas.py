@@ -1,0 +1,149 @@
+"""Request and response bodies, split by use so a table row never leaks out as-is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_MONEY = 10**15  # far above any price, far below BIGINT's limit
+MAX_STOCK = 10**9
+
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=5000)]
+Price = Annotated[int, Field(ge=0, le=MAX_MONEY, strict=True)]
+Category = Annotated[str, Field(min_length=1, max_length=100)]
+ImageUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ProductCreate(_Request):
+    sku: Sku
+    name: Name
+    description: Description = ""
+    price: Price
+    stock: Annotated[int, Field(ge=0, le=MAX_STOCK, strict=True)] = 0
+    category: Category
+    image_url: ImageUrl | None = None
+
+    @field_validator("sku")
+    @classmethod
+    def _sku_upper(cls, value: str) -> str:
+        # One spelling per SKU, so uniqueness means the same on every database collation.
+        return value.upper()
+
+
+class ProductUpdate(_Request):
+    """Only the fields present change. ``stock`` is not here: it moves by adjustments."""
+
+    sku: Sku | None = None
+    name: Name | None = None
+    description: Description | None = None
+    price: Price | None = None
+    category: Category | None = None
+    image_url: ImageUrl | None = None
+    active: bool | None = None
+
+    @field_validator("sku")
+    @classmethod
+    def _sku_upper(cls, value: str | None) -> str | None:
+        return value.upper() if value is not None else None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Self:
+        for name in ("sku", "name", "description", "price", "category", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class ProductPublic(BaseModel):
+    id: str
+    sku: str
+    name: str
+    description: str
+    price: int
+    currency: str
+    stock: int
+    category: str
+    image_url: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPage(BaseModel):
+    items: list[ProductPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class CategoryCount(BaseModel):
+    name: str
+    product_count: int
+
+
+class StockAdjustmentCreate(_Request):
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, strict=True)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("delta must not be zero")
+        return value
+
+
+class ReservationItemIn(_Request):
+    product_id: Annotated[str, Field(min_length=1, max_length=36)]
+    quantity: Annotated[int, Field(ge=1, le=1000, strict=True)]
+
+
+class ReservationCreate(_Request):
+    reservation_id: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    ]
+    items: Annotated[list[ReservationItemIn], Field(min_length=1, max_length=100)]
+    # Overrides the configured TTL (the orders service holds through a payment window).
+    ttl_seconds: Annotated[int, Field(ge=1, le=86_400, strict=True)] | None = None
+
+
+class ReservationItemPublic(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    currency: str
+
+
+class ReservationPublic(BaseModel):
+    reservation_id: str
+    status: Literal["held", "committed", "released"]
+    expires_at: datetime | None
+    created_at: datetime
+    items: list[ReservationItemPublic]
+
+
+class ViolationPublic(BaseModel):
+    product_id: str
+    sku: str
+    ledger: int = Field(description="initial stock plus every adjustment")
+    stock: int
+    held: int
+    committed: int
+
+
+class StockAudit(BaseModel):
+    ok: bool
+    violations: list[ViolationPublic]

@@ -1,0 +1,22 @@
+"""The Product-Service's configuration (environment variables prefixed ``PRODUCTS_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from pasar_kit.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PRODUCTS_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/products.db"
+    jwks_url: str | None = "http://127.0.0.1:8001/.well-known/jwks.json"
+    currency: str = Field(default="IDR", pattern=r"^[A-Z]{3}$")
+
+    # A held reservation comes back to stock after this long unless committed.
+    reservation_ttl_seconds: int = Field(default=900, ge=1, le=86_400)
+    expiry_interval_seconds: float = Field(default=5, gt=0)
+    expiry_batch_size: int = Field(default=100, ge=1, le=10_000)
+    workers_enabled: bool = True

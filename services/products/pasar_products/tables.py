@@ -1,0 +1,94 @@
+"""The Product-Service's tables (SQLAlchemy Core).
+
+Stock lives on ``products.stock`` (what can still be reserved). Every unit that ever
+entered the catalogue is in ``stock_adjustments`` (the creation stock is its first row,
+reason "initial"), and every unit that left ``stock`` is on a held or committed
+reservation line, which is what ``audit.py`` checks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from pasar_kit.db import UTCDateTime, new_metadata
+
+metadata = new_metadata()
+
+products = Table(
+    "products",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sku", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("stock", BigInteger, nullable=False),
+    Column("category", String(100), nullable=False),
+    Column("image_url", String(500), nullable=True),
+    Column("active", Boolean, nullable=False),
+    # Bumped by every catalogue edit; the ETag is made from it.
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint("price >= 0", name="price_not_negative"),
+    CheckConstraint("stock >= 0", name="stock_not_negative"),
+    # The public list always filters on active and sorts by one of these; the id makes
+    # the order total so pages never overlap.
+    Index("ix_products_active_name", "active", "name", "id"),
+    Index("ix_products_active_price", "active", "price", "id"),
+    Index("ix_products_active_created_at", "active", "created_at", "id"),
+    Index("ix_products_active_category_name", "active", "category", "name", "id"),
+)
+
+stock_adjustments = Table(
+    "stock_adjustments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("product_id", String(36), ForeignKey("products.id"), nullable=False, index=True),
+    Column("delta", BigInteger, nullable=False),
+    Column("reason", String(200), nullable=False),
+    # The admin's user id; None for stock the system recorded itself (the seed).
+    Column("by", String(36), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    # Chosen by the caller (the orders service uses the order id), hence idempotent.
+    Column("id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("client_id", String(100), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # "released" (asked for) or "expired" (the worker's doing), for operators.
+    Column("release_reason", String(16), nullable=True),
+    CheckConstraint("status IN ('held', 'committed', 'released')", name="status_known"),
+    Index("ix_reservations_status_expires_at", "status", "expires_at"),
+)
+
+reservation_lines = Table(
+    "reservation_lines",
+    metadata,
+    Column("reservation_id", String(64), ForeignKey("reservations.id"), primary_key=True),
+    Column("product_id", String(36), ForeignKey("products.id"), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),
+    # The catalogue at reservation time: the price snapshot the orders service uses.
+    Column("sku", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Index("ix_reservation_lines_product_id", "product_id"),
+)
