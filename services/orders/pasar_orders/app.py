@@ -1,0 +1,57 @@
+"""The Order-Service application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pasar_kit.app import service_app
+from pasar_kit.auth import RemoteJWKS, TokenVerifier
+from pasar_orders.bootstrap import build_runtime
+from pasar_orders.routes import router
+from pasar_orders.settings import Settings
+
+MIGRATIONS = "pasar_orders:migrations"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build_runtime(settings)
+        app.state.runtime = runtime
+        app.state.db = runtime.db
+        app.state.verifier = TokenVerifier(
+            RemoteJWKS(
+                settings.effective_jwks_url,
+                cache_seconds=settings.jwks_cache_seconds,
+                timeout=settings.http_timeout,
+            ),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        if settings.workers_enabled:
+            runtime.start_jobs()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    async def credentials_configured(_app: FastAPI) -> None:
+        if not settings.client_id or settings.client_secret is None:
+            raise RuntimeError("ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET are not set")
+
+    app = service_app(
+        "orders",
+        title="pasar Order-Service",
+        description="Order placement (a saga over users and products), tracking, "
+        "notifications and payments.",
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        ready_checks=[credentials_configured],
+    )
+    app.include_router(router)
+    return app

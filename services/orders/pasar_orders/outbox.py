@@ -1,0 +1,188 @@
+"""Notifications through a transactional outbox.
+
+Every status change writes an outbox row in the transaction that makes the change, so
+a committed change always has its event and a rolled-back one never does. The relay
+hands events to the User-Service at least once (it dedupes on ``event_id``):
+
+* in order per order: an event is not sent while an earlier one of its order is
+  undelivered;
+* safe with several replicas: rows are claimed with ``FOR UPDATE SKIP LOCKED`` (SQLite
+  serialises writers instead) and leased by pushing ``next_attempt_at`` forward, so the
+  HTTP calls happen outside any transaction and a crashed relay's claim simply lapses;
+* with exponential backoff while the User-Service is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pasar_kit.db import Database, skip_locked
+from pasar_orders.remote import UsersApi
+from pasar_orders.tables import outbox
+
+log = logging.getLogger("pasar.orders.outbox")
+
+CREATED = "order.created"
+STATUS_CHANGED = "order.status_changed"
+
+_PHRASES = {
+    "pending_payment": "is waiting for payment",
+    "processing": "is being processed",
+    "shipped": "has been shipped",
+    "completed": "has been completed",
+    "cancelled": "has been cancelled",
+}
+
+# How long a relay may take to deliver what it claimed before another may retry it.
+LEASE = timedelta(seconds=30)
+
+
+def short_id(order_id: str) -> str:
+    return order_id.replace("-", "")[:8].upper()
+
+
+def message_for(order_id: str, status: str, *, created: bool) -> str:
+    """What the customer reads, e.g. "Order #1A2B3C4D is being processed."."""
+    phrase = _PHRASES.get(status, f"is now {status}")
+    if created:
+        return f"Order #{short_id(order_id)} has been placed and {phrase}."
+    return f"Order #{short_id(order_id)} {phrase}."
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    order_id: str,
+    user_id: str,
+    status: str,
+    created: bool,
+    at: datetime,
+) -> None:
+    """Add the event of one status change, inside the caller's transaction."""
+    await conn.execute(
+        insert(outbox).values(
+            event_id=str(uuid.uuid4()),
+            order_id=order_id,
+            user_id=user_id,
+            type=CREATED if created else STATUS_CHANGED,
+            status=status,
+            message=message_for(order_id, status, created=created),
+            occurred_at=at,
+            attempts=0,
+            next_attempt_at=at,
+        )
+    )
+
+
+def _event(row: Any) -> dict[str, Any]:
+    return {
+        "event_id": row.event_id,
+        "user_id": row.user_id,
+        "type": row.type,
+        "order_id": row.order_id,
+        "status": row.status,
+        "message": row.message,
+        "occurred_at": row.occurred_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
+    """Exponential with jitter: ~base, 2*base, 4*base ... never above ``cap``."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
+
+
+async def relay_outbox(
+    *,
+    db: Database,
+    users: UsersApi,
+    now: datetime,
+    batch_size: int = 100,
+    backoff_base: float = 0.5,
+    backoff_max: float = 60.0,
+) -> int:
+    """Deliver what is due; returns how many events were delivered."""
+    earlier = outbox.alias("earlier")
+    async with db.write() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.event_id,
+                    outbox.c.user_id,
+                    outbox.c.type,
+                    outbox.c.order_id,
+                    outbox.c.status,
+                    outbox.c.message,
+                    outbox.c.occurred_at,
+                    outbox.c.attempts,
+                )
+                .where(
+                    outbox.c.delivered_at.is_(None),
+                    outbox.c.next_attempt_at <= now,
+                    ~exists().where(
+                        and_(
+                            earlier.c.order_id == outbox.c.order_id,
+                            earlier.c.delivered_at.is_(None),
+                            earlier.c.id < outbox.c.id,
+                        )
+                    ),
+                )
+                .order_by(outbox.c.id)
+                .limit(batch_size)
+                .with_for_update(**skip_locked(db.dialect))
+            )
+        ).all()
+        if not rows:
+            return 0
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([row.id for row in rows]))
+            .values(next_attempt_at=now + LEASE, attempts=outbox.c.attempts + 1)
+        )
+
+    results = await asyncio.gather(
+        *(users.notify(_event(row)) for row in rows), return_exceptions=True
+    )
+    delivered = [row.id for row, result in zip(rows, results, strict=True) if result is None]
+    failed = [
+        (row, result)
+        for row, result in zip(rows, results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    async with db.write() as conn:
+        if delivered:
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(delivered)).values(delivered_at=now)
+            )
+        for row, error in failed:
+            log.warning(
+                "notification %s not delivered (attempt %d): %s",
+                row.event_id,
+                row.attempts + 1,
+                error,
+                extra={"order_id": row.order_id},
+            )
+            retry_at = now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
+            await conn.execute(
+                update(outbox).where(outbox.c.id == row.id).values(next_attempt_at=retry_at)
+            )
+    return len(delivered)
+
+
+async def purge_delivered(*, db: Database, older_than: datetime) -> int:
+    async with db.write() as conn:
+        result = await conn.execute(
+            delete(outbox).where(
+                outbox.c.delivered_at.is_not(None), outbox.c.delivered_at < older_than
+            )
+        )
+    return result.rowcount

@@ -1,0 +1,154 @@
+"""Paying an order, behind a provider interface small enough for a real gateway.
+
+A provider charges a card for an order. It must be idempotent per ``order_id`` (real
+gateways take an idempotency key for this), so paying twice, concurrently or after a
+crash, charges once. Paying is three idempotent steps: charge, record the payment on
+the order, then commit the reservation and move the order to ``processing``; calling
+again finishes a half-done payment. Card data is passed through, never stored or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+
+from pasar_kit.db import Database
+from pasar_orders.problems import (
+    InvalidTransition,
+    NotOrderOwner,
+    OrderNotFound,
+    PaymentDeclined,
+    PaymentsDisabled,
+)
+from pasar_orders.queries import get_order
+from pasar_orders.remote import ProductsApi
+from pasar_orders.status import INTERNAL_STATUSES, OrderStatus
+from pasar_orders.tables import orders
+from pasar_orders.tracking import Actor, change_status
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str
+    expiry: str  # MM/YY
+    cvc: str
+
+    def __repr__(self) -> str:  # never print the number
+        return f"Card(****{self.number[-4:]})"
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    approved: bool
+    reference: str | None = None
+    decline_reason: str | None = None
+
+
+class PaymentProvider(Protocol):
+    async def charge(
+        self, *, order_id: str, amount: int, currency: str, card: Card
+    ) -> PaymentResult: ...
+
+
+class TestCardProvider:
+    """The documented test cards: 4242424242424242 approves, anything else declines."""
+
+    APPROVE = "4242424242424242"
+    DECLINE = "4000000000000002"
+
+    def __init__(self) -> None:
+        # The gateway's own idempotency: one charge per order.
+        self._charges: dict[str, PaymentResult] = {}
+        self._lock = asyncio.Lock()
+
+    async def charge(
+        self, *, order_id: str, amount: int, currency: str, card: Card
+    ) -> PaymentResult:
+        async with self._lock:
+            if order_id in self._charges:
+                return self._charges[order_id]
+            if card.number != self.APPROVE:
+                reason = "card_declined" if card.number == self.DECLINE else "card_not_accepted"
+                return PaymentResult(approved=False, decline_reason=reason)
+            result = PaymentResult(approved=True, reference=f"test_{uuid.uuid4().hex[:24]}")
+            self._charges[order_id] = result
+            return result
+
+
+def provider_named(name: str) -> PaymentProvider | None:
+    if name == "test":
+        return TestCardProvider()
+    return None
+
+
+async def pay_order(
+    *,
+    db: Database,
+    products: ProductsApi,
+    provider: PaymentProvider | None,
+    order_id: str,
+    payer: Actor,
+    card: Card,
+    now: datetime,
+) -> dict[str, Any]:
+    if provider is None:
+        raise PaymentsDisabled("Orders are not paid online in this shop.")
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    orders.c.user_id,
+                    orders.c.status,
+                    orders.c.total,
+                    orders.c.currency,
+                    orders.c.paid_at,
+                ).where(orders.c.id == order_id, orders.c.status.not_in(INTERNAL_STATUSES))
+            )
+        ).first()
+    if row is None or (row.user_id != payer.id and not payer.is_admin):
+        raise OrderNotFound(f"There is no order {order_id!r}.")
+    if row.user_id != payer.id:
+        raise NotOrderOwner("Only the customer who placed the order can pay it.")
+    if row.status == OrderStatus.PROCESSING and row.paid_at is not None:
+        # Paid already: paying again is a replay, not a second charge.
+        return await get_order(db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False)
+    if row.status != OrderStatus.PENDING_PAYMENT:
+        raise InvalidTransition(
+            f"An order in {row.status!r} cannot be paid.",
+            current_status=row.status,
+            requested_status=OrderStatus.PROCESSING.value,
+        )
+    if row.paid_at is None:
+        result = await provider.charge(
+            order_id=order_id, amount=row.total, currency=row.currency, card=card
+        )
+        if not result.approved:
+            raise PaymentDeclined(
+                "The card was declined; the order can still be paid.",
+                reason=result.decline_reason,
+            )
+        async with db.write() as conn:
+            await conn.execute(
+                update(orders)
+                .where(
+                    orders.c.id == order_id,
+                    orders.c.status == OrderStatus.PENDING_PAYMENT.value,
+                    orders.c.paid_at.is_(None),
+                )
+                .values(paid_at=now, payment_reference=result.reference, updated_at=now)
+            )
+    # Commits the reservation, then the conditional move to processing.
+    return await change_status(
+        db=db,
+        products=products,
+        order_id=order_id,
+        target=OrderStatus.PROCESSING,
+        actor=payer,
+        note="Payment received",
+        now=now,
+    )

@@ -1,0 +1,270 @@
+"""Placing an order: the saga of DESIGN.md.
+
+1. (route) the token is verified locally;
+2. the Idempotency-Key is claimed, or its earlier answer replayed;
+3. the User-Service confirms the user exists and is active;
+4. an internal ``placing`` row is written (crash safety: recovery finds it);
+5. the Product-Service reserves the stock, keyed by the order id;
+6. without a payment provider the reservation is committed;
+7. one transaction writes the price snapshot, totals, status, first history entry and
+   the ``order.created`` event, and stores the idempotent answer.
+
+Any failure leaves no visible order and no held stock: a shortage or unknown product
+reserved nothing; a dependency failure releases best-effort, and what could not be
+released is left to ``recovery.recover_stuck_placements``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+
+from pasar_kit.db import Database
+from pasar_kit.problems import DependencyUnavailable, Problem
+from pasar_orders import idempotency
+from pasar_orders.problems import TooManyOfOneProduct, UserNotAllowed
+from pasar_orders.remote import ProductsApi, Reservation, ReservationGone, UsersApi
+from pasar_orders.schemas import OrderCreate, OrderLineIn, OrderPublic
+from pasar_orders.status import PLACING, initial_status
+from pasar_orders.tables import order_lines, orders
+from pasar_orders.tracking import record_change
+
+log = logging.getLogger("pasar.orders.placement")
+
+MAX_UNITS_PER_PRODUCT = 1000
+
+
+@dataclass(frozen=True)
+class PlacementPolicy:
+    payments_enabled: bool
+    # None: the Product-Service's default hold time (the hold is committed at once).
+    reservation_ttl_seconds: int | None
+    # An unfinished claim on an Idempotency-Key older than this belongs to a dead request.
+    stale_claim_after: timedelta
+
+
+@dataclass(frozen=True)
+class Placed:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def merge_lines(items: list[OrderLineIn]) -> list[dict[str, Any]]:
+    """One line per product, first-seen order kept, quantities added up."""
+    merged: dict[str, int] = {}
+    for item in items:
+        merged[item.product_id] = merged.get(item.product_id, 0) + item.quantity
+    for product_id, quantity in merged.items():
+        if quantity > MAX_UNITS_PER_PRODUCT:
+            raise TooManyOfOneProduct(
+                f"At most {MAX_UNITS_PER_PRODUCT} units of one product per order.",
+                product_id=product_id,
+                requested=quantity,
+            )
+    return [{"product_id": pid, "quantity": qty} for pid, qty in merged.items()]
+
+
+def price_lines(reservation: Reservation, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The price snapshot, from the Product-Service's answer and never the client's.
+
+    The answer must cover exactly the lines asked for; anything else is garbage.
+    """
+    by_product = {line.product_id: line for line in reservation.items}
+    if len(by_product) != len(wanted) or len({line.currency for line in reservation.items}) != 1:
+        raise DependencyUnavailable("The products service answered an unexpected reservation.")
+    priced = []
+    for item in wanted:
+        line = by_product.get(item["product_id"])
+        if line is None or line.quantity != item["quantity"] or line.unit_price < 0:
+            raise DependencyUnavailable("The products service answered an unexpected reservation.")
+        priced.append(
+            {
+                "product_id": line.product_id,
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "line_total": line.unit_price * line.quantity,
+            }
+        )
+    return priced
+
+
+async def place_order(
+    *,
+    db: Database,
+    users: UsersApi,
+    products: ProductsApi,
+    policy: PlacementPolicy,
+    user_id: str,
+    request: OrderCreate,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Placed:
+    wanted = merge_lines(request.items)
+    if idempotency_key is not None:
+        replay = await idempotency.claim(
+            db=db,
+            user_id=user_id,
+            key=idempotency_key,
+            fingerprint=idempotency.fingerprint(request),
+            now=now,
+            stale_after=policy.stale_claim_after,
+        )
+        if replay is not None:
+            return Placed(status=replay.status, body=replay.body, replayed=True)
+    try:
+        body = await _saga(
+            db=db,
+            users=users,
+            products=products,
+            policy=policy,
+            user_id=user_id,
+            request=request,
+            wanted=wanted,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+    except Exception as exc:
+        if idempotency_key is not None:
+            await idempotency.settle_failure(
+                db=db,
+                user_id=user_id,
+                key=idempotency_key,
+                problem=exc if isinstance(exc, Problem) else None,
+                now=now,
+            )
+        raise
+    return Placed(status=201, body=body)
+
+
+async def _saga(
+    *,
+    db: Database,
+    users: UsersApi,
+    products: ProductsApi,
+    policy: PlacementPolicy,
+    user_id: str,
+    request: OrderCreate,
+    wanted: list[dict[str, Any]],
+    idempotency_key: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    user = await users.user(user_id)
+    if user is None or not user.active:
+        raise UserNotAllowed("This account is unknown or deactivated.")
+
+    order_id = str(uuid.uuid4())
+    address = request.shipping_address.model_dump()
+    async with db.write() as conn:
+        await conn.execute(
+            insert(orders).values(
+                id=order_id,
+                user_id=user_id,
+                status=PLACING,
+                total=0,
+                currency="",
+                shipping_address=address,
+                note=request.note,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    try:
+        reservation = await products.reserve(
+            reservation_id=order_id, items=wanted, ttl_seconds=policy.reservation_ttl_seconds
+        )
+    except DependencyUnavailable:
+        await _abandon(db=db, products=products, order_id=order_id)
+        raise
+    except Problem:
+        # Out of stock or unknown product: all or nothing, so nothing is held.
+        await _drop(db=db, order_id=order_id)
+        raise
+
+    try:
+        lines = price_lines(reservation, wanted)
+        if not policy.payments_enabled:
+            await products.commit(order_id)
+    except ReservationGone as exc:
+        await _abandon(db=db, products=products, order_id=order_id)
+        raise DependencyUnavailable("The stock reservation lapsed; please try again.") from exc
+    except DependencyUnavailable:
+        await _abandon(db=db, products=products, order_id=order_id)
+        raise
+
+    status = initial_status(payments_enabled=policy.payments_enabled)
+    total = sum(line["line_total"] for line in lines)
+    currency = reservation.items[0].currency
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.status == PLACING)
+            .values(status=status.value, total=total, currency=currency, updated_at=now)
+        )
+        if result.rowcount != 1:
+            # Too slow: recovery already claimed it and releases the stock.
+            raise DependencyUnavailable("Placing the order took too long; please try again.")
+        await conn.execute(
+            insert(order_lines),
+            [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
+        )
+        await record_change(
+            conn,
+            order_id=order_id,
+            user_id=user_id,
+            status=status.value,
+            by=user_id,
+            note=None,
+            at=now,
+            created=True,
+        )
+        body = OrderPublic.model_validate(
+            {
+                "id": order_id,
+                "user_id": user_id,
+                "status": status,
+                "items": lines,
+                "total": total,
+                "currency": currency,
+                "shipping_address": address,
+                "note": request.note,
+                "created_at": now,
+                "updated_at": now,
+                "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
+            }
+        ).model_dump(mode="json")
+        if idempotency_key is not None:
+            await idempotency.complete(
+                conn, user_id=user_id, key=idempotency_key, status=201, body=body, now=now
+            )
+    return body
+
+
+async def _drop(*, db: Database, order_id: str) -> None:
+    async with db.write() as conn:
+        await conn.execute(
+            delete(orders).where(orders.c.id == order_id, orders.c.status == PLACING)
+        )
+
+
+async def _abandon(*, db: Database, products: ProductsApi, order_id: str) -> None:
+    """Best-effort release, then drop. If the release cannot be confirmed the placing row
+    stays for the recovery job, which retries the release until it succeeds."""
+    try:
+        await products.release(order_id, retry=False)
+    except DependencyUnavailable:
+        log.warning(
+            "could not release %s after a failed placement; recovery will",
+            order_id,
+            extra={"order_id": order_id},
+        )
+        return
+    await _drop(db=db, order_id=order_id)

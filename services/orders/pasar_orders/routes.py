@@ -1,0 +1,195 @@
+"""HTTP routes: parse, call one domain function, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from pasar_kit.auth import Admin, CurrentUser, Principal
+from pasar_kit.db import utcnow
+from pasar_kit.problems import PROBLEM_JSON, problems
+from pasar_orders.bootstrap import OUTBOX, RELEASES, Runtime
+from pasar_orders.idempotency import validate_key
+from pasar_orders.payments import Card, pay_order
+from pasar_orders.placement import place_order
+from pasar_orders.queries import get_order, list_orders
+from pasar_orders.schemas import (
+    OrderCreate,
+    OrderList,
+    OrderPublic,
+    PaymentIn,
+    StatusChange,
+)
+from pasar_orders.status import OrderStatus
+from pasar_orders.tracking import Actor, cancel_order, change_status
+
+router = APIRouter(tags=["orders"])
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(id=principal.subject, is_admin=principal.is_admin)
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderPublic,
+    operation_id="place_order",
+    responses=problems(401, 403, 409, 422, 503),
+)
+async def place(
+    body: OrderCreate,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Repeat a placement safely: the same key and body return the first answer.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Place an order: prices come from the Product-Service, stock is reserved."""
+    placed = await place_order(
+        db=runtime.db,
+        users=runtime.users,
+        products=runtime.products,
+        policy=runtime.policy,
+        user_id=user.subject,
+        request=body,
+        idempotency_key=validate_key(idempotency_key) if idempotency_key is not None else None,
+        now=utcnow(),
+    )
+    if not placed.replayed:
+        runtime.nudge(OUTBOX)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else {}
+    if placed.status == 201:
+        headers["Location"] = f"/orders/{placed.body['id']}"
+    return JSONResponse(
+        placed.body,
+        status_code=placed.status,
+        headers=headers,
+        media_type=PROBLEM_JSON if placed.status >= 400 else None,
+    )
+
+
+@router.get(
+    "/orders",
+    response_model=OrderList,
+    operation_id="list_orders",
+    responses=problems(401, 403, 422),
+)
+async def index(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    user_id: Annotated[str | None, Query(description="Admins only: one customer's orders.")] = None,
+    status: OrderStatus | None = None,
+) -> dict[str, Any]:
+    """Your orders, newest first; an admin sees everyone's and may filter."""
+    items, total = await list_orders(
+        db=runtime.db,
+        viewer_id=user.subject,
+        viewer_is_admin=user.is_admin,
+        user_id=user_id,
+        status=status.value if status is not None else None,
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderPublic,
+    operation_id="get_order",
+    responses=problems(401, 403, 404),
+)
+async def show(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """One order with its status history (its owner or an admin only)."""
+    return await get_order(
+        db=runtime.db, order_id=order_id, viewer_id=user.subject, viewer_is_admin=user.is_admin
+    )
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderPublic,
+    operation_id="cancel_order",
+    responses=problems(401, 403, 404, 409),
+)
+async def cancel(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+    """Cancel from pending_payment or processing; the stock goes back."""
+    order = await cancel_order(
+        db=runtime.db,
+        products=runtime.products,
+        order_id=order_id,
+        actor=_actor(user),
+        now=utcnow(),
+    )
+    runtime.nudge(OUTBOX)
+    runtime.nudge(RELEASES)
+    return order
+
+
+@router.post(
+    "/orders/{order_id}/status",
+    response_model=OrderPublic,
+    operation_id="change_order_status",
+    responses=problems(401, 403, 404, 409, 422, 503),
+)
+async def set_status(
+    order_id: str, body: StatusChange, admin: Admin, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Move an order along: processing -> shipped -> completed, or cancel it."""
+    order = await change_status(
+        db=runtime.db,
+        products=runtime.products,
+        order_id=order_id,
+        target=body.status,
+        actor=_actor(admin),
+        note=body.note,
+        now=utcnow(),
+    )
+    runtime.nudge(OUTBOX)
+    if body.status == OrderStatus.CANCELLED:
+        runtime.nudge(RELEASES)
+    return order
+
+
+@router.post(
+    "/orders/{order_id}/payments",
+    response_model=OrderPublic,
+    operation_id="pay_order",
+    responses=problems(401, 402, 403, 404, 409, 422, 503),
+)
+async def pay(
+    order_id: str, body: PaymentIn, user: CurrentUser, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Pay a pending order by card (test provider: 4242424242424242 approves)."""
+    order = await pay_order(
+        db=runtime.db,
+        products=runtime.products,
+        provider=runtime.payments,
+        order_id=order_id,
+        payer=_actor(user),
+        card=Card(
+            number=body.card_number.get_secret_value(),
+            expiry=body.expiry,
+            cvc=body.cvc.get_secret_value(),
+        ),
+        now=utcnow(),
+    )
+    runtime.nudge(OUTBOX)
+    return order
