@@ -39,9 +39,13 @@ class Periodic:
             await self._task
 
     async def _loop(self) -> None:
-        # Replicas started together should not tick in lockstep.
-        await asyncio.sleep(random.uniform(0, self.interval / 2))
+        # Replicas started together should not tick in lockstep (a nudge still wakes it).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=random.uniform(0, self.interval / 2))
         while True:
+            # Cleared before the run, not after: a nudge that arrives while the job runs
+            # must cause another run, not wait for the next tick.
+            self._wake.clear()
             try:
                 done = await self.job()
             except asyncio.CancelledError:
@@ -51,6 +55,5 @@ class Periodic:
                 done = 0
             if done:
                 continue  # a full batch: there may be more waiting
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
