@@ -1,0 +1,1 @@
+"""The pasar User-Service: accounts, tokens, signing keys and the notification inbox."""

@@ -1,0 +1,137 @@
+"""The users service's FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
+
+from pasar_kit.app import service_app
+from pasar_kit.auth import StaticKeys, TokenVerifier
+from pasar_kit.db import Database
+from pasar_kit.workers import Periodic
+from pasar_users import keys, throttle, tokens
+from pasar_users.clients import ServiceClients
+from pasar_users.grants import Authority
+from pasar_users.keys import KeyRing
+from pasar_users.passwords import Passwords
+from pasar_users.routes import admin, auth, internal, me
+from pasar_users.settings import Settings
+from pasar_users.throttle import ThrottlePolicy
+from pasar_users.tokens import TokenPolicy
+
+MIGRATIONS = "pasar_users:migrations"
+
+log = logging.getLogger("pasar.users")
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    if settings.signing_key_pem is not None:
+        assert settings.signing_key_id is not None
+        pem = settings.signing_key_pem.get_secret_value().encode()
+        return KeyRing.from_pem(settings.signing_key_id, pem)
+    return KeyRing()
+
+
+async def _load_keys(db: Database, ring: KeyRing) -> int:
+    """Load the keys from the database (creating the first one); safe to call again."""
+    if ring.fixed:
+        return 0
+    ring.replace(await keys.ensure_signing_key(db=db))
+    return 0
+
+
+async def _signing_key_ready(app: FastAPI) -> None:
+    authority: Authority = app.state.authority
+    if not authority.keys.loaded:
+        # Started while the database was unreachable: try again now.
+        await _load_keys(authority.db, authority.keys)
+    if not authority.keys.loaded:
+        raise RuntimeError("no signing key loaded")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.database_url, pool_size=settings.database_pool_size)
+        passwords = Passwords.from_settings(settings)
+        ring = _key_ring(settings)
+        authority = Authority(
+            db=db,
+            passwords=passwords,
+            keys=ring,
+            policy=TokenPolicy(
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                access_ttl_seconds=settings.access_token_ttl_seconds,
+                refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+            ),
+            throttle=ThrottlePolicy(
+                max_failures=settings.login_max_failures,
+                max_failures_per_address=settings.login_max_failures_per_address,
+                window_seconds=settings.login_window_seconds,
+                lockout_seconds=settings.login_lockout_seconds,
+            ),
+            clients=ServiceClients(settings.service_clients, passwords),
+        )
+        app.state.db = db
+        app.state.passwords = passwords
+        app.state.authority = authority
+        # Our own tokens are verified against the keys in memory: no HTTP to ourselves.
+        app.state.verifier = TokenVerifier(
+            StaticKeys(ring.published),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        try:
+            await _load_keys(db, ring)
+        except (SQLAlchemyError, OSError):
+            log.exception("could not load the signing keys; /readyz retries")
+        await passwords.prepare()
+
+        jobs: list[Periodic] = []
+        if settings.workers_enabled:
+            jobs = [
+                Periodic(
+                    "reload-signing-keys", lambda: _load_keys(db, ring), settings.key_reload_seconds
+                ),
+                Periodic(
+                    "purge-expired",
+                    lambda: _purge(db, authority.throttle),
+                    settings.purge_interval_seconds,
+                ),
+            ]
+            for job in jobs:
+                job.start()
+        try:
+            yield
+        finally:
+            for job in jobs:
+                await job.stop()
+            await db.dispose()
+
+    app = service_app(
+        "users",
+        title="pasar users",
+        description="Accounts, the OAuth 2.0 token endpoint, signing keys (JWKS) and "
+        "the notification inbox.",
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        ready_checks=[_signing_key_ready],
+    )
+    app.include_router(auth.router)
+    app.include_router(me.router)
+    app.include_router(admin.router)
+    app.include_router(internal.router)
+    return app
+
+
+async def _purge(db: Database, policy: ThrottlePolicy) -> int:
+    await tokens.purge_expired(db=db)
+    await throttle.purge(db=db, policy=policy)
+    return 0  # never "a full batch": wait for the next tick

@@ -1,0 +1,154 @@
+"""Registration, the OAuth 2.0 token endpoint, logout and the JWKS."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Annotated
+from urllib.parse import unquote_plus
+
+from fastapi import APIRouter, Form, Request, Response, status
+from sqlalchemy.exc import SQLAlchemyError
+
+from pasar_kit.auth import jwks_document
+from pasar_kit.problems import problems
+from pasar_users import accounts, grants, keys, tokens
+from pasar_users.problems import (
+    NO_STORE,
+    InvalidClient,
+    InvalidRequest,
+    SigningKeyUnavailable,
+    UnsupportedGrantType,
+)
+from pasar_users.routes.deps import AuthorityDep, DatabaseDep, PasswordsDep
+from pasar_users.schemas import JWKS, LogoutRequest, TokenResponse, UserCreate, UserPublic
+
+log = logging.getLogger("pasar.users")
+router = APIRouter(tags=["auth"])
+
+FormField = Annotated[str | None, Form()]
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="register",
+    responses=problems(409, 422),
+)
+async def register(
+    body: UserCreate, db: DatabaseDep, passwords: PasswordsDep, response: Response
+) -> UserPublic:
+    """Create a customer account."""
+    user = await accounts.register(
+        db=db,
+        passwords=passwords,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+    )
+    response.headers["Location"] = "/users/me"
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+def _basic_client(request: Request) -> tuple[str, str] | None:
+    """``client_secret_basic`` (RFC 6749 section 2.3.1): id and secret in the header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidClient("Malformed Basic credentials.") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise InvalidClient("Malformed Basic credentials.")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+@router.post(
+    "/auth/token",
+    operation_id="token",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    responses=problems(400, 401, 429, 503),
+)
+async def token(
+    request: Request,
+    response: Response,
+    authority: AuthorityDep,
+    grant_type: FormField = None,
+    username: FormField = None,
+    password: FormField = None,
+    refresh_token: FormField = None,
+    client_id: FormField = None,
+    client_secret: FormField = None,
+    scope: FormField = None,
+) -> TokenResponse:
+    """OAuth 2.0 token endpoint (form-encoded): ``password``, ``refresh_token`` and
+    ``client_credentials`` grants."""
+    response.headers.update(NO_STORE)
+    address = request.client.host if request.client else None
+    if not grant_type:
+        raise InvalidRequest("grant_type is required.")
+    if grant_type == "password":
+        if not username or not password:
+            raise InvalidRequest("username and password are required.")
+        grant = await grants.password_grant(
+            authority=authority, username=username, password=password, address=address
+        )
+    elif grant_type == "refresh_token":
+        if not refresh_token:
+            raise InvalidRequest("refresh_token is required.")
+        grant = await grants.refresh_grant(authority=authority, refresh_token=refresh_token)
+    elif grant_type == "client_credentials":
+        basic = _basic_client(request)
+        if basic is not None:
+            client_id, client_secret = basic
+        if not client_id or not client_secret:
+            raise InvalidRequest("client_id and client_secret are required.")
+        grant = await grants.client_credentials_grant(
+            authority=authority,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            address=address,
+        )
+    else:
+        raise UnsupportedGrantType(f"Grant type {grant_type[:50]!r} is not supported.")
+    return TokenResponse(
+        access_token=grant.access_token,
+        expires_in=grant.expires_in,
+        refresh_token=grant.refresh_token,
+        scope=grant.scope,
+    )
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="logout",
+    responses=problems(422),
+)
+async def logout(body: LogoutRequest, db: DatabaseDep) -> Response:
+    """The refresh token's whole family stops working. Unknown tokens are not an error."""
+    await tokens.revoke_family_of(db=db, token=body.refresh_token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/.well-known/jwks.json", operation_id="jwks", responses=problems(503))
+async def jwks(authority: AuthorityDep, response: Response) -> JWKS:
+    """The public keys that verify access tokens, read fresh so a rotation made by any
+    replica is published at once."""
+    ring = authority.keys
+    if not ring.fixed:
+        try:
+            ring.replace(await keys.load_keys(db=authority.db) or ring.published())
+        except (SQLAlchemyError, OSError):
+            # The database is down: the keys already loaded still verify every token.
+            log.warning("could not reload the signing keys; serving the loaded ones")
+    if not ring.loaded:
+        raise SigningKeyUnavailable()
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return JWKS.model_validate(jwks_document(ring.published()))

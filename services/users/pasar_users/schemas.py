@@ -1,0 +1,150 @@
+"""Request and response bodies, split by use so a table row never leaks out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    model_validator,
+)
+
+from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
+
+
+def _strip_lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+Email = Annotated[EmailStr, BeforeValidator(_strip_lower), Field(max_length=EMAIL_LENGTH)]
+# Never truncated: a password longer than the limit is refused, not cut.
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+FullName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH)
+]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
+Role = Literal["customer", "admin"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(_Request):
+    email: Email
+    password: Password
+    full_name: FullName
+
+
+class UserUpdate(_Request):
+    """``PATCH /users/me``: only the fields given change; ``null`` clears phone/address."""
+
+    full_name: FullName | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _required_not_null(self) -> UserUpdate:
+        for name in ("full_name", "email"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class PasswordChange(_Request):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password
+
+
+class UserPublic(BaseModel):
+    """The profile a user sees of themself."""
+
+    id: str
+    email: str
+    full_name: str
+    phone: str | None
+    address: str | None
+    role: Role
+    active: bool
+    created_at: Timestamp
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class UserAdminUpdate(_Request):
+    role: Role | None = None
+    active: bool | None = None
+
+
+class InternalUser(BaseModel):
+    """What another service learns about a user (order validation)."""
+
+    id: str
+    email: str
+    full_name: str
+    role: Role
+    active: bool
+
+
+class NotificationCreate(_Request):
+    event_id: Annotated[str, Field(min_length=1, max_length=100)]
+    user_id: Annotated[str, Field(min_length=1, max_length=36)]
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    order_id: Annotated[str | None, Field(max_length=64)] = None
+    status: Annotated[str | None, Field(max_length=32)] = None
+    message: Annotated[str, Field(min_length=1, max_length=1000)]
+    occurred_at: AwareDatetime
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    type: str
+    order_id: str | None
+    status: str | None
+    message: str
+    read: bool
+    occurred_at: Timestamp
+    created_at: Timestamp
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class LogoutRequest(_Request):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+class JWKS(BaseModel):
+    keys: list[dict[str, str]]

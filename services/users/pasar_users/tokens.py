@@ -1,0 +1,188 @@
+"""Access tokens (JWT) and rotating refresh tokens.
+
+A refresh token is opaque and stored only as its sha256. Each login starts a family;
+every use rotates the token, marking the old one used with a single conditional UPDATE,
+so of two concurrent uses only one can win. Presenting an already used token means it
+was stolen or replayed: the whole family is revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pasar_kit.auth import access_claims
+from pasar_kit.db import Database, utcnow
+from pasar_users.keys import KeyRing
+from pasar_users.problems import InvalidGrant, SigningKeyUnavailable
+from pasar_users.tables import refresh_families, refresh_tokens, users
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    issuer: str
+    audience: str
+    access_ttl_seconds: int
+    refresh_ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the token endpoint answers."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+def sign_access_token(
+    *,
+    keys: KeyRing,
+    policy: TokenPolicy,
+    subject: str,
+    role: str | None = None,
+    scope: str | None = None,
+) -> str:
+    key = keys.signing
+    if key is None:
+        raise SigningKeyUnavailable()
+    claims = access_claims(
+        subject,
+        issuer=policy.issuer,
+        audience=policy.audience,
+        ttl_seconds=policy.access_ttl_seconds,
+        role=role,
+        scope=scope,
+    )
+    return key.sign(claims)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _add_token(conn: AsyncConnection, *, family_id: str, now: datetime) -> str:
+    token = secrets.token_urlsafe(32)
+    await conn.execute(
+        insert(refresh_tokens).values(
+            token_hash=hash_refresh_token(token), family_id=family_id, created_at=now
+        )
+    )
+    return token
+
+
+async def start_family(
+    conn: AsyncConnection, *, user_id: str, ttl_seconds: int, now: datetime | None = None
+) -> str:
+    """A new login: a new family and its first refresh token (in the caller's transaction)."""
+    now = now or utcnow()
+    family_id = str(uuid.uuid4())
+    await conn.execute(
+        insert(refresh_families).values(
+            id=family_id,
+            user_id=user_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    return await _add_token(conn, family_id=family_id, now=now)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    user_id: str
+    role: str
+    refresh_token: str
+
+
+async def rotate(*, db: Database, token: str, now: datetime | None = None) -> Rotation:
+    """Exchange a refresh token for a new one of the same family; ``InvalidGrant`` when
+    it is unknown, expired, revoked, reused, or its user is deactivated."""
+    now = now or utcnow()
+    token_hash = hash_refresh_token(token)
+    async with db.write() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    refresh_tokens.c.family_id,
+                    refresh_tokens.c.used_at,
+                    refresh_families.c.user_id,
+                    refresh_families.c.expires_at,
+                    refresh_families.c.revoked_at,
+                    users.c.role,
+                    users.c.active,
+                )
+                .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
+                .join(users, users.c.id == refresh_families.c.user_id)
+                .where(refresh_tokens.c.token_hash == token_hash)
+            )
+        ).first()
+        if row is None or row.revoked_at is not None or row.expires_at <= now or not row.active:
+            raise InvalidGrant("The refresh token is invalid or expired.")
+        won = False
+        if row.used_at is None:
+            claimed = await conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None)
+                )
+                .values(used_at=now)
+            )
+            won = claimed.rowcount == 1
+        if won:
+            new_token = await _add_token(conn, family_id=row.family_id, now=now)
+            return Rotation(user_id=row.user_id, role=row.role, refresh_token=new_token)
+        # Already rotated (earlier, or a concurrent use just won): a replay.
+        await _revoke_families(conn, refresh_families.c.id == row.family_id, now=now)
+    # Raised after the block so the revocation is committed.
+    raise InvalidGrant("The refresh token was already used; every token of its login is revoked.")
+
+
+async def _revoke_families(
+    conn: AsyncConnection, condition: ColumnElement[bool], *, now: datetime
+) -> int:
+    result = await conn.execute(
+        update(refresh_families)
+        .where(condition, refresh_families.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount
+
+
+async def revoke_family_of(*, db: Database, token: str) -> bool:
+    """Logout: the family of ``token`` stops working. False when the token is unknown."""
+    now = utcnow()
+    async with db.write() as conn:
+        family_id = await conn.scalar(
+            select(refresh_tokens.c.family_id).where(
+                refresh_tokens.c.token_hash == hash_refresh_token(token)
+            )
+        )
+        if family_id is None:
+            return False
+        await _revoke_families(conn, refresh_families.c.id == family_id, now=now)
+        return True
+
+
+async def revoke_user_families(conn: AsyncConnection, *, user_id: str) -> int:
+    """Every refresh token of the user stops working (password change, deactivation)."""
+    return await _revoke_families(conn, refresh_families.c.user_id == user_id, now=utcnow())
+
+
+async def purge_expired(*, db: Database) -> int:
+    """Delete families past their absolute expiry (their tokens go with them)."""
+    now = utcnow()
+    async with db.write() as conn:
+        expired = select(refresh_families.c.id).where(refresh_families.c.expires_at < now)
+        await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.family_id.in_(expired)))
+        result = await conn.execute(
+            delete(refresh_families).where(refresh_families.c.expires_at < now)
+        )
+        return result.rowcount
