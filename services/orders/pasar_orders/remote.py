@@ -106,7 +106,9 @@ class ProductsApi:
         if reply.status == 409 and code == "out_of_stock":
             shortages = reply.body.get("shortages", []) if isinstance(reply.body, dict) else []
             raise OutOfStock("Some items are not available in that quantity.", shortages=shortages)
-        if reply.status in (404, 422) and code in ("unknown_product", "product_not_found"):
+        # Our own fields are valid by construction, so a 422 can only be about the
+        # client's product ids.
+        if reply.status == 422 or (reply.status == 404 and code == "product_not_found"):
             detail = reply.body.get("detail") if isinstance(reply.body, dict) else None
             extra = {
                 key: reply.body[key]

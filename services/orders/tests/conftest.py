@@ -1,0 +1,17 @@
+"""Fixtures for the Order-Service suite; they live in ``orders_support`` so that test
+modules can import its helpers by a name no other suite uses."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from orders_support import (  # noqa: E402
+    orders_databases,
+    orders_shop,
+    orders_shop_factory,
+)
+
+__all__ = ["orders_databases", "orders_shop", "orders_shop_factory"]
