@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Database, retrying, utcnow
 from pasar_kit.problems import Forbidden
 from pasar_users.passwords import Passwords
 from pasar_users.problems import (
@@ -85,9 +85,13 @@ async def _insert_user(
         "created_at": now,
         "updated_at": now,
     }
-    try:
+
+    async def insert_row() -> None:
         async with db.write() as conn:
             await conn.execute(insert(users).values(values))
+
+    try:
+        await retrying(insert_row)
     except IntegrityError as exc:
         # The unique index decides, so concurrent registrations cannot both succeed.
         raise EmailTaken("An account with this email already exists.") from exc
@@ -226,6 +230,15 @@ async def set_role_and_activation(
     Every active admin row is locked first, in id order, so two admins demoting each
     other at once are serialised and cannot leave the shop without one.
     """
+    await retrying(
+        lambda: _set_role_and_activation(db=db, user_id=user_id, role=role, active=active)
+    )
+    return await get_user(db=db, user_id=user_id)
+
+
+async def _set_role_and_activation(
+    *, db: Database, user_id: str, role: str | None, active: bool | None
+) -> None:
     async with db.write() as conn:
         admins = (
             await conn.scalars(
@@ -248,7 +261,6 @@ async def set_role_and_activation(
         )
         if row.active and not new_active:
             await revoke_user_families(conn, user_id=user_id)
-    return await get_user(db=db, user_id=user_id)
 
 
 async def ensure_admin(

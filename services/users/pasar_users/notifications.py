@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Database, retrying, utcnow
 from pasar_users.problems import NotificationNotFound, UnknownUser
 from pasar_users.tables import AnyRow, notifications, users
 
@@ -71,21 +71,24 @@ async def deliver(
         known = await conn.scalar(select(users.c.id).where(users.c.id == user_id))
     if known is None:
         raise UnknownUser(f"No user {user_id}.")
-    try:
+    row = {
+        "id": str(uuid.uuid4()),
+        "event_id": event_id,
+        "user_id": user_id,
+        "type": type,
+        "order_id": order_id,
+        "status": status,
+        "message": message,
+        "occurred_at": occurred_at,
+        "created_at": utcnow(),
+    }
+
+    async def insert_row() -> None:
         async with db.write() as conn:
-            await conn.execute(
-                insert(notifications).values(
-                    id=str(uuid.uuid4()),
-                    event_id=event_id,
-                    user_id=user_id,
-                    type=type,
-                    order_id=order_id,
-                    status=status,
-                    message=message,
-                    occurred_at=occurred_at,
-                    created_at=utcnow(),
-                )
-            )
+            await conn.execute(insert(notifications).values(row))
+
+    try:
+        await retrying(insert_row)
     except IntegrityError:
         async with db.read() as conn:
             stored = await conn.scalar(

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.auth import access_claims
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Database, retrying, utcnow
 from pasar_users.keys import KeyRing
 from pasar_users.problems import InvalidGrant, SigningKeyUnavailable
 from pasar_users.tables import refresh_families, refresh_tokens, users
@@ -105,7 +105,10 @@ class Rotation:
 async def rotate(*, db: Database, token: str, now: datetime | None = None) -> Rotation:
     """Exchange a refresh token for a new one of the same family; ``InvalidGrant`` when
     it is unknown, expired, revoked, reused, or its user is deactivated."""
-    now = now or utcnow()
+    return await retrying(lambda: _rotate(db=db, token=token, now=now or utcnow()))
+
+
+async def _rotate(*, db: Database, token: str, now: datetime) -> Rotation:
     token_hash = hash_refresh_token(token)
     async with db.write() as conn:
         row = (

@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from pasar_kit.auth import RemoteJWKS, TokenVerifier
 
-
-async def test_register_login_and_internal_path(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_register_login_and_internal_path(
+    users_client: httpx.AsyncClient, users_api: Any
+) -> None:
     account = await users_api.account()
     me = await users_client.get("/users/me", headers=account.headers)
     assert me.status_code == 200, me.text
