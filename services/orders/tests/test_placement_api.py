@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from orders_support import ADDRESS, Shop
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
+from pasar_kit.db import utcnow
+from pasar_orders.status import PLACING
 from pasar_orders.tables import orders
 
 
@@ -44,3 +46,152 @@ async def test_place_order_snapshots_prices_and_holds_stock(orders_shop: Shop) -
     fetched = await shop.get(buyer, f"/orders/{order['id']}")
     assert fetched.status_code == 200
     assert fetched.json() == order
+
+
+async def _order_rows(shop: Shop) -> int:
+    async with shop.db.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(orders))).scalar_one())
+
+
+async def test_client_prices_and_owner_are_never_taken(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(price=150_000)
+    for extra in (
+        {"items": [{"product_id": shirt["id"], "quantity": 1, "unit_price": 1}]},
+        {"total": 1},
+        {"user_id": "someone-else"},
+        {"status": "shipped"},
+    ):
+        body = {"items": [{"product_id": shirt["id"], "quantity": 1}], "shipping_address": ADDRESS}
+        body.update(extra)
+        response = await shop.place(buyer, body=body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert await _order_rows(shop) == 0
+    assert await shop.stock(shirt["id"]) == 10
+
+
+async def test_duplicate_lines_are_merged(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=10)
+    response = await shop.place(buyer, [(shirt["id"], 2), (shirt["id"], 3)])
+    assert response.status_code == 201, response.text
+    assert [(i["product_id"], i["quantity"]) for i in response.json()["items"]] == [
+        (shirt["id"], 5)
+    ]
+    assert await shop.stock(shirt["id"]) == 5
+
+
+async def test_invalid_carts_are_422(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product()
+    assert (await shop.place(buyer, [])).status_code == 422
+    assert (await shop.place(buyer, [(shirt["id"], 0)])).status_code == 422
+    merged_too_many = await shop.place(buyer, [(shirt["id"], 600), (shirt["id"], 600)])
+    assert merged_too_many.status_code == 422
+    assert merged_too_many.json()["code"] == "quantity_too_large"
+    no_address = await shop.place(
+        buyer, body={"items": [{"product_id": shirt["id"], "quantity": 1}]}
+    )
+    assert no_address.status_code == 422
+    assert no_address.json()["errors"]
+    assert await _order_rows(shop) == 0
+
+
+async def test_unknown_product_is_422_and_leaves_nothing(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=4)
+    response = await shop.place(buyer, [(shirt["id"], 1), ("no-such-product", 1)])
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "unknown_product"
+    assert await _order_rows(shop) == 0
+    assert await shop.stock(shirt["id"]) == 4
+
+
+async def test_shortage_is_409_with_shortages_and_leaves_nothing(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=4)
+    sarong = await shop.product(stock=1)
+    response = await shop.place(buyer, [(shirt["id"], 2), (sarong["id"], 3)])
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["code"] == "out_of_stock"
+    assert problem["shortages"] == [{"product_id": sarong["id"], "requested": 3, "available": 1}]
+    assert await _order_rows(shop) == 0
+    assert await shop.stock(shirt["id"]) == 4
+    assert await shop.stock(sarong["id"]) == 1
+
+
+async def test_inactive_user_cannot_order(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=4)
+    await shop.deactivate(buyer)
+    # The access token is still valid: only the User-Service knows the account is off.
+    response = await shop.place(buyer, [(shirt["id"], 1)])
+    assert response.status_code == 403, response.text
+    assert response.json()["code"] == "user_inactive"
+    assert await _order_rows(shop) == 0
+    assert await shop.stock(shirt["id"]) == 4
+
+
+async def test_tokens_are_required_and_services_cannot_order(orders_shop: Shop) -> None:
+    shop = orders_shop
+    shirt = await shop.product()
+    body = {"items": [{"product_id": shirt["id"], "quantity": 1}], "shipping_address": ADDRESS}
+    anonymous = await shop.http.post(f"{shop.orders_url}/orders", json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    garbage = await shop.http.post(
+        f"{shop.orders_url}/orders", json=body, headers={"Authorization": "Bearer nope"}
+    )
+    assert garbage.status_code == 401
+    service_token = await shop.runtime.users.client.credentials.token()  # type: ignore[union-attr]
+    as_service = await shop.http.post(
+        f"{shop.orders_url}/orders", json=body, headers={"Authorization": f"Bearer {service_token}"}
+    )
+    assert as_service.status_code == 403
+
+
+async def test_placing_rows_are_never_shown(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    admin = await shop.make_admin()
+    now = utcnow()
+    async with shop.db.write() as conn:
+        await conn.execute(
+            insert(orders).values(
+                id="00000000-0000-4000-8000-00000000dead",
+                user_id=buyer.id,
+                status=PLACING,
+                total=0,
+                currency="",
+                shipping_address=ADDRESS,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    for who in (buyer, admin):
+        listed = await shop.get(who, "/orders")
+        assert listed.json()["items"] == [] and listed.json()["total"] == 0
+        one = await shop.get(who, "/orders/00000000-0000-4000-8000-00000000dead")
+        assert one.status_code == 404
+        cancel = await shop.post(who, "/orders/00000000-0000-4000-8000-00000000dead/cancel")
+        assert cancel.status_code == 404
+
+
+async def test_openapi_declares_the_problems(orders_shop: Shop) -> None:
+    spec = (await shop_get(orders_shop, "/openapi.json")).json()
+    place = spec["paths"]["/orders"]["post"]
+    assert place["operationId"] == "place_order"
+    assert {"401", "403", "409", "422", "503"} <= set(place["responses"])
+    assert "402" in spec["paths"]["/orders/{order_id}/payments"]["post"]["responses"]
+
+
+async def shop_get(shop: Shop, path: str) -> Any:
+    return await shop.http.get(f"{shop.orders_url}{path}")
