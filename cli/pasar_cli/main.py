@@ -84,16 +84,25 @@ async def _seed_catalogue(url: str) -> int:
 
 
 async def _seed_customer(url: str) -> bool:
+    """Register the demo customer; False when the account is already there."""
     from pasar_kit.db import Database
-    from pasar_users.accounts import ensure_customer
+    from pasar_users.accounts import register
+    from pasar_users.passwords import Passwords
+    from pasar_users.problems import EmailTaken
+    from pasar_users.settings import Settings
 
     db = Database(url)
+    email, password, full_name = DEMO_CUSTOMER
     try:
-        return await ensure_customer(
-            db=db, email=DEMO_CUSTOMER[0], password=DEMO_CUSTOMER[1], full_name=DEMO_CUSTOMER[2]
+        passwords = Passwords.from_settings(Settings())
+        await register(
+            db=db, passwords=passwords, email=email, password=password, full_name=full_name
         )
+    except EmailTaken:
+        return False
     finally:
         await db.dispose()
+    return True
 
 
 @app.command()

@@ -81,6 +81,8 @@ def check_ports(shop: Shop) -> None:
     for name in shop.services:
         port = shop.port(name)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As uvicorn binds: connections lingering in TIME_WAIT do not count as "in use".
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((shop.host, port))
             except OSError:

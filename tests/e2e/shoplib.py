@@ -34,6 +34,7 @@ def free_base_port() -> int:
         try:
             for offset in SERVICES.values():
                 with socket.socket() as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     probe.bind(("127.0.0.1", base + offset))
         except OSError:
             continue

@@ -42,7 +42,7 @@ def test_catalogue_is_seeded_and_searchable(shop: RunningShop) -> None:
 
 def test_admin_creates_a_product(shop: RunningShop) -> None:
     admin = login(shop.url("users"), ADMIN_EMAIL, ADMIN_PASSWORD)
-    sku = f"E2E-{uuid.uuid4().hex[:6]}"
+    sku = f"E2E-{uuid.uuid4().hex[:6]}".upper()
     with api(shop.url("products"), admin) as products:
         created = products.post(
             "/products",

@@ -25,6 +25,7 @@ access_log = logging.getLogger("pasar.access")
 error_log = logging.getLogger("pasar.errors")
 request_id_var: ContextVar[str | None] = ContextVar("pasar_request_id", default=None)
 
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
