@@ -1,0 +1,140 @@
+"""The service as a whole: operations endpoints, OpenAPI, migrations, seed and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import httpx
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from pasar_kit.db import Database
+from pasar_kit.testing import lifespan_of
+from pasar_products.app import create_app
+from pasar_products.audit import audit_stock
+from pasar_products.seed import seed_demo_catalogue
+from pasar_products.settings import Settings
+from pasar_products.tables import metadata, products
+
+
+async def test_health_ready_metrics_and_request_ids(products_client: httpx.AsyncClient) -> None:
+    assert (await products_client.get("/healthz")).json()["status"] == "ok"
+    assert (await products_client.get("/readyz")).status_code == 200
+    response = await products_client.get("/products", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    metrics = await products_client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'http_requests_total{method="GET"' in metrics.text
+    assert 'service="products"' in metrics.text
+
+
+async def test_not_ready_when_the_database_is_unreachable(
+    products_settings: Settings, products_verifier: Any
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nobody listens there once the block ends
+    settings = products_settings.model_copy(
+        update={"database_url": f"mysql+asyncmy://root@127.0.0.1:{port}/products"}
+    )
+    app = create_app(settings, verifier=products_verifier)
+    async with lifespan_of(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://p") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+
+
+async def test_openapi_names_every_operation_and_its_problems(
+    products_client: httpx.AsyncClient,
+) -> None:
+    spec = (await products_client.get("/openapi.json")).json()
+    operations = {
+        op["operationId"]: {int(code) for code in op["responses"] if code.isdigit()}
+        for path in spec["paths"].values()
+        for op in path.values()
+    }
+    assert operations["list_products"] >= {200, 422}
+    assert operations["create_product"] >= {201, 401, 403, 409, 422}
+    assert operations["update_product"] >= {200, 401, 403, 404, 409, 412, 422}
+    assert operations["archive_product"] >= {204, 401, 403, 404, 412}
+    assert operations["adjust_stock"] >= {200, 401, 403, 404, 409, 422}
+    assert operations["create_reservation"] >= {200, 201, 401, 403, 409, 422}
+    assert operations["commit_reservation"] >= {200, 401, 403, 404, 409}
+    assert operations["release_reservation"] >= {200, 401, 403, 404}
+    assert operations["get_reservation"] >= {200, 401, 403, 404}
+    assert operations["stock_audit"] >= {200, 401, 403}
+    assert {"get_product", "list_categories", "healthz", "readyz", "metrics"} <= set(operations)
+
+
+async def test_unknown_route_and_method_are_problems(products_client: httpx.AsyncClient) -> None:
+    missing = await products_client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    wrong = await products_client.put("/products")
+    assert wrong.status_code == 405
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_the_migration_builds_exactly_the_tables_the_code_uses(
+    products_db: Database,
+) -> None:
+    async with products_db.read() as conn:
+        assert await conn.run_sync(_differences) == []
+
+
+async def test_seed_is_idempotent_and_plausible(
+    products_db: Database, products_client: httpx.AsyncClient
+) -> None:
+    inserted = await seed_demo_catalogue(db=products_db)
+    assert 24 <= inserted <= 60
+    assert await seed_demo_catalogue(db=products_db) == 0
+    page = (await products_client.get("/products", params={"limit": 100})).json()
+    assert page["total"] == inserted
+    assert all(p["price"] > 0 and p["price"] % 100 == 0 for p in page["items"])
+    categories = (await products_client.get("/categories")).json()
+    assert len(categories) >= 5
+    assert sum(c["product_count"] for c in categories) == inserted
+    assert await audit_stock(db=products_db) == []
+
+
+async def test_seed_twice_at_once_inserts_each_product_once(products_db: Database) -> None:
+    other = Database(products_db.url)
+    try:
+        results = await asyncio.gather(
+            seed_demo_catalogue(db=products_db),
+            seed_demo_catalogue(db=other),
+            return_exceptions=True,
+        )
+    finally:
+        await other.dispose()
+    inserted = [r for r in results if isinstance(r, int)]
+    assert inserted and max(inserted) > 0
+    assert await seed_demo_catalogue(db=products_db) == 0
+
+
+async def test_audit_reports_stock_that_does_not_add_up(
+    products_catalogue: Any, products_db: Database
+) -> None:
+    a = await products_catalogue.product(sku="AUDIT-A", stock=5)
+    b = await products_catalogue.product(sku="AUDIT-B", stock=5)
+    await products_catalogue.reserve([(a["id"], 2)])
+    assert (await products_catalogue.audit()) == {"ok": True, "violations": []}
+    async with products_db.write() as conn:  # stock changed behind the service's back
+        await conn.execute(update(products).where(products.c.id == b["id"]).values(stock=7))
+    audit = await products_catalogue.audit()
+    assert audit["ok"] is False
+    assert audit["violations"] == [
+        {"product_id": b["id"], "sku": "AUDIT-B", "ledger": 5, "stock": 7, "held": 0,
+         "committed": 0}
+    ]  # fmt: skip
