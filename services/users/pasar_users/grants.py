@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from pasar_kit.db import Database
+from pasar_kit.db import Database, retrying
 from pasar_users import throttle, tokens
 from pasar_users.accounts import normalize_email
 from pasar_users.clients import ServiceClients, granted_scope
@@ -56,17 +56,22 @@ async def password_grant(
     new_hash = None
     if authority.passwords.needs_rehash(row.password_hash):
         new_hash = await authority.passwords.hash(password)
-    async with db.write() as conn:
-        await throttle.clear_account(conn, account=email)
-        if new_hash is not None:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == row.id, users.c.password_hash == row.password_hash)
-                .values(password_hash=new_hash)
+
+    async def sign_in() -> str:
+        async with db.write() as conn:
+            await throttle.clear_account(conn, account=email)
+            if new_hash is not None:
+                # Conditional: a password changed meanwhile is not overwritten.
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id, users.c.password_hash == row.password_hash)
+                    .values(password_hash=new_hash)
+                )
+            return await tokens.start_family(
+                conn, user_id=row.id, ttl_seconds=authority.policy.refresh_ttl_seconds
             )
-        refresh_token = await tokens.start_family(
-            conn, user_id=row.id, ttl_seconds=authority.policy.refresh_ttl_seconds
-        )
+
+    refresh_token = await retrying(sign_in)
     return _user_grant(authority, user_id=row.id, role=row.role, refresh_token=refresh_token)
 
 
