@@ -386,3 +386,49 @@ def hanging_app(gate: asyncio.Event) -> FastAPI:
 
 def minutes_later(minutes: float) -> datetime:
     return utcnow() + timedelta(minutes=minutes)
+
+
+class FaultyProxy:
+    """A stand-in in front of the real Product-Service that forwards every call except
+    those a test breaks: ``hang`` (never answers until released) or ``garbage``
+    (the real call is made, then its answer replaced by HTML)."""
+
+    def __init__(self, upstream: Callable[[], str]) -> None:
+        self.upstream = upstream
+        self.faults: dict[str, str] = {}  # path suffix -> "hang" | "garbage"
+        self.gate = asyncio.Event()
+        self.seen: list[str] = []
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.api_route("/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"])
+        async def forward(path: str, request: Request) -> Any:
+            from fastapi.responses import Response
+
+            self.seen.append(f"{request.method} /{path}")
+            fault = next((f for suffix, f in self.faults.items() if path.endswith(suffix)), None)
+            if fault == "hang":
+                await self.gate.wait()
+            headers = {
+                k: v
+                for k, v in request.headers.items()
+                if k.lower() in ("authorization", "content-type", "x-request-id")
+            }
+            async with httpx.AsyncClient() as client:
+                upstream = await client.request(
+                    request.method,
+                    f"{self.upstream()}/{path}",
+                    content=await request.body(),
+                    headers=headers,
+                    params=dict(request.query_params),
+                )
+            if fault == "garbage":
+                return Response("<html>oops</html>", media_type="text/html")
+            return Response(
+                upstream.content,
+                status_code=upstream.status_code,
+                media_type=upstream.headers.get("content-type"),
+            )
+
+        return app
