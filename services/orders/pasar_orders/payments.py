@@ -58,6 +58,8 @@ class PaymentProvider(Protocol):
 class TestCardProvider:
     """The documented test cards: 4242424242424242 approves, anything else declines."""
 
+    __test__ = False  # not a pytest class, despite the name
+
     APPROVE = "4242424242424242"
     DECLINE = "4000000000000002"
 

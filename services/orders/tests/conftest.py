@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from orders_support import (  # noqa: E402
+from orders_support import (
     orders_databases,
     orders_shop,
     orders_shop_factory,

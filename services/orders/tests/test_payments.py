@@ -1,0 +1,155 @@
+"""Payments with the test provider: pending orders, approvals, declines, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from orders_support import Account, Shop, ShopFactory
+
+from pasar_kit.db import utcnow
+from pasar_orders.payments import Card, TestCardProvider
+from pasar_orders.recovery import expire_unpaid_orders
+
+APPROVE = {"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"}
+DECLINE = {"card_number": "4000000000000002", "expiry": "12/30", "cvc": "123"}
+
+
+@pytest.fixture
+async def paying_shop(orders_shop_factory: ShopFactory) -> AsyncIterator[Shop]:
+    async with orders_shop_factory(payment_provider="test", payment_window_seconds=600) as shop:
+        yield shop
+
+
+async def _pending(
+    shop: Shop, buyer: Account, qty: int = 2
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    shirt = await shop.product(stock=5, price=120_000)
+    response = await shop.place(buyer, [(shirt["id"], qty)])
+    assert response.status_code == 201, response.text
+    return response.json(), shirt
+
+
+async def test_orders_wait_for_payment_on_a_held_reservation(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer)
+    assert order["status"] == "pending_payment"
+    assert await shop.stock(shirt["id"]) == 3
+    reservation = (await shop.reservation(order["id"])).json()
+    assert reservation["status"] == "held"
+
+
+async def test_approved_payment_moves_to_processing_and_commits(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer)
+
+    paid = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
+
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "processing"
+    assert [h["status"] for h in paid.json()["status_history"]] == ["pending_payment", "processing"]
+    assert (await shop.reservation(order["id"])).json()["status"] == "committed"
+    assert await shop.stock(shirt["id"]) == 3
+    # Paying again is a replay, not a second charge.
+    again = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
+    assert again.status_code == 200 and again.json() == paid.json()
+
+
+async def test_declined_payment_is_402_and_the_order_stays_payable(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+
+    declined = await shop.post(buyer, f"/orders/{order['id']}/payments", DECLINE)
+
+    assert declined.status_code == 402
+    assert declined.json()["code"] == "payment_declined"
+    assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "pending_payment"
+    paid = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
+    assert paid.status_code == 200 and paid.json()["status"] == "processing"
+
+
+async def test_payment_rules(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer, other = await shop.customer(), await shop.customer()
+    admin = await shop.make_admin()
+    order, _ = await _pending(shop, buyer)
+    path = f"/orders/{order['id']}/payments"
+    assert (await shop.post(other, path, APPROVE)).status_code == 404
+    assert (await shop.post(admin, path, APPROVE)).status_code == 403
+    bad_number = {**APPROVE, "card_number": "4242424242424241"}
+    assert (await shop.post(buyer, path, bad_number)).status_code == 422
+    assert (await shop.post(buyer, path, {**APPROVE, "amount": 1})).status_code == 422
+    assert (await shop.post(buyer, "/orders/nope/payments", APPROVE)).status_code == 404
+    cancelled = await shop.post(buyer, f"/orders/{order['id']}/cancel")
+    assert cancelled.status_code == 200
+    late = await shop.post(buyer, path, APPROVE)
+    assert late.status_code == 409 and late.json()["code"] == "invalid_transition"
+
+
+async def test_cancelling_a_pending_order_releases_its_hold(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer, qty=4)
+    assert (await shop.post(buyer, f"/orders/{order['id']}/cancel")).status_code == 200
+    assert await shop.release() == 1
+    assert await shop.stock(shirt["id"]) == 5
+
+
+async def test_admin_moving_a_pending_order_on_commits_its_stock(paying_shop: Shop) -> None:
+    shop = paying_shop
+    admin = await shop.make_admin()
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+    moved = await shop.post(admin, f"/orders/{order['id']}/status", {"status": "processing"})
+    assert moved.status_code == 200
+    assert (await shop.reservation(order["id"])).json()["status"] == "committed"
+
+
+async def test_unpaid_orders_expire_and_release_their_stock(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    unpaid, shirt = await _pending(shop, buyer, qty=3)
+    paid, _ = await _pending(shop, buyer, qty=1)
+    assert (await shop.post(buyer, f"/orders/{paid['id']}/payments", APPROVE)).status_code == 200
+
+    assert await expire_unpaid_orders(db=shop.db, now=utcnow(), window_seconds=600) == 0
+    later = utcnow() + timedelta(seconds=601)
+    assert await expire_unpaid_orders(db=shop.db, now=later, window_seconds=600) == 1
+    assert await expire_unpaid_orders(db=shop.db, now=later, window_seconds=600) == 0
+
+    expired = (await shop.get(buyer, f"/orders/{unpaid['id']}")).json()
+    assert expired["status"] == "cancelled"
+    assert expired["status_history"][-1]["by"] == "system"
+    assert await shop.release(later) == 1
+    assert await shop.stock(shirt["id"]) == 5
+    assert (await shop.get(buyer, f"/orders/{paid['id']}")).json()["status"] == "processing"
+
+
+async def test_payments_disabled_without_a_provider(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product()
+    order = (await shop.place(buyer, [(shirt["id"], 1)])).json()
+    response = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
+    assert response.status_code == 409
+    assert response.json()["code"] == "payments_disabled"
+
+
+async def test_the_test_provider_charges_once_per_order() -> None:
+    provider = TestCardProvider()
+    card = Card(number="4242424242424242", expiry="12/30", cvc="123")
+    results = await asyncio.gather(
+        *(provider.charge(order_id="o-1", amount=10, currency="IDR", card=card) for _ in range(5))
+    )
+    assert len({r.reference for r in results}) == 1 and all(r.approved for r in results)
+    declined = await provider.charge(
+        order_id="o-2", amount=10, currency="IDR", card=Card("4000000000000002", "12/30", "123")
+    )
+    assert not declined.approved and declined.decline_reason == "card_declined"
+    assert "4000" not in repr(Card("4000000000000002", "12/30", "123"))
