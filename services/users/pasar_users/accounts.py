@@ -146,7 +146,8 @@ async def update_profile(*, db: Database, user_id: str, changes: dict[str, Any])
     allowed = {k: v for k, v in changes.items() if k in ("full_name", "phone", "address", "email")}
     if "email" in allowed:
         allowed["email"] = normalize_email(allowed["email"])
-    try:
+
+    async def apply() -> None:
         async with db.write() as conn:
             row = await _locked_user(conn, user_id)
             if not row.active:
@@ -157,6 +158,9 @@ async def update_profile(*, db: Database, user_id: str, changes: dict[str, Any])
                     .where(users.c.id == user_id)
                     .values(**allowed, updated_at=utcnow())
                 )
+
+    try:
+        await retrying(apply)
     except IntegrityError as exc:
         raise EmailTaken("An account with this email already exists.") from exc
     return await get_user(db=db, user_id=user_id)

@@ -35,13 +35,14 @@ class ServiceClients:
     async def authenticate(self, client_id: str, secret: str) -> ServiceClient:
         """The client, or ``InvalidClient`` for an unknown id or a wrong secret."""
         client = self._clients.get(client_id)
-        if client is not None and client.secret_hash is not None:
+        if client is None:
+            ok = False
+        elif client.secret_hash is not None:
             ok = await self._passwords.verify(client.secret_hash, secret)
-        elif client is not None and client.secret is not None:
-            ok = hmac.compare_digest(client.secret.encode(), secret.encode())
         else:
-            # Same work either way, so an unknown id is not told apart by timing.
-            ok = hmac.compare_digest(b"\x00" * 32, secret.encode()) and False
+            assert client.secret is not None
+            # Constant time: the comparison must not reveal how much of the secret matched.
+            ok = hmac.compare_digest(client.secret.encode(), secret.encode())
         if client is None or not ok:
             raise InvalidClient("Unknown client or wrong secret.")
         return client
