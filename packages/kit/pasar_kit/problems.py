@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -187,6 +188,18 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (FastAPI makes one route per method,
+    so Starlette's own ``Allow`` names only the first)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    methods.discard("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -196,7 +209,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return problem_response(validation_problem(exc))
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if isinstance(exc.__cause__, Problem):  # e.g. a body cut off by the size limit
             return problem_response(exc.__cause__)
@@ -211,6 +224,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         problem = kind(detail)
         problem.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            problem.headers["Allow"] = _allowed_methods(request)
         return problem_response(problem)
 
     app.add_exception_handler(Problem, on_problem)
