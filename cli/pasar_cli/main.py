@@ -267,6 +267,32 @@ def rotate_key(data_dir: DataDir = Path("var")) -> None:
 
 
 @app.command()
+def config(
+    services: Annotated[list[str] | None, typer.Argument(help="Default: every service.")] = None,
+) -> None:
+    """List every environment variable a service reads, with its default."""
+    import importlib
+
+    for name in services or list(_available()):
+        spec = SERVICES[name]
+        settings_class = importlib.import_module(f"{spec.package}.settings").Settings
+        say(f"# {name}")
+        for field_name, info in settings_class.model_fields.items():
+            default = (
+                "(required)" if info.is_required() else info.get_default(call_default_factory=True)
+            )
+            if "secret" in field_name and default not in (None, "(required)"):
+                default = "***"
+            say(f"{spec.env_prefix}{field_name.upper()}={_shown(default)}")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+@app.command()
 def status(base_port: BasePort = 8000, host: str = "127.0.0.1") -> None:
     """Show each service's health."""
     worst = 0
