@@ -1,0 +1,184 @@
+"""GET /products at 100,000 products, through a real uvicorn server.
+
+Seeds a scratch database (created and dropped, like the test suite's) and times a few
+listing queries with concurrent clients, printing p50/p99 latency and requests/s:
+
+    .venv/bin/python bench/products_listing.py --db mariadb
+    .venv/bin/python bench/products_listing.py --db sqlite --products 100000 --requests 400
+
+The client runs on the same machine as the server, so it takes some of the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import insert
+
+from pasar_kit.db import Database
+from pasar_kit.migrations import upgrade
+from pasar_kit.testing import fresh_database
+from pasar_products.app import MIGRATIONS
+from pasar_products.tables import products
+
+CATEGORIES = [
+    "Makanan & Minuman", "Elektronik", "Fashion", "Rumah Tangga", "Kesehatan & Kecantikan",
+    "Olahraga", "Buku", "Mainan", "Otomotif", "Perkakas", "Hobi", "Kantor",
+]  # fmt: skip
+WORDS = [
+    "kopi", "teh", "batik", "sambal", "madu", "kabel", "lampu", "sepatu", "tas", "panci",
+    "wajan", "raket", "bola", "matras", "botol", "kaos", "sarung", "sandal", "topi", "sabun",
+    "minyak", "lulur", "jamu", "kipas", "speaker", "earbuds", "powerbank", "toples", "tikar",
+    "sapu", "gula", "keripik", "beras", "buku", "pensil", "mobil", "obeng", "gitar", "meja",
+]  # fmt: skip
+ADJECTIVES = ["merah", "biru", "hijau", "besar", "kecil", "premium", "hemat", "asli", "super"]
+
+SCENARIOS = {
+    "default page": "/products",
+    "category + sort -price": "/products?category=Elektronik&sort=-price",
+    "price range + in stock": "/products?min_price=5000000&max_price=20000000&in_stock=true",
+    "newest, page 50": "/products?sort=-created_at&limit=20&offset=1000",
+    "search q=kopi": "/products?q=kopi",
+    "search q=kopi + category": "/products?q=kopi&category=Makanan%20%26%20Minuman",
+}
+
+
+async def seed(url: str, count: int) -> None:
+    rng = random.Random(7)
+    db = Database(url)
+    start = datetime.now(UTC) - timedelta(days=365)
+    try:
+        batch = []
+        for i in range(count):
+            name = f"{rng.choice(WORDS).title()} {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} {i}"
+            at = start + timedelta(seconds=i * 300)
+            batch.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "sku": f"SKU-{i:07d}",
+                    "name": name,
+                    "description": f"{name}: {' '.join(rng.choices(WORDS, k=12))}",
+                    "price": rng.randrange(1_000, 5_000_000) * 100,
+                    "stock": rng.choice([0, 0, 1, 5, 20, 100]),
+                    "category": rng.choice(CATEGORIES),
+                    "image_url": None,
+                    "active": rng.random() > 0.05,
+                    "version": 1,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+            if len(batch) == 5000:
+                async with db.write() as conn:
+                    await conn.execute(insert(products), batch)
+                batch = []
+        if batch:
+            async with db.write() as conn:
+                await conn.execute(insert(products), batch)
+        if db.dialect == "postgresql":
+            async with db.write() as conn:
+                await conn.exec_driver_sql("ANALYZE products")
+    finally:
+        await db.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(base + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the server did not become ready")
+
+
+async def run(base: str, path: str, requests: int, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    queue = list(range(requests))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            while queue:
+                queue.pop()
+                began = time.perf_counter()
+                async with session.get(base + path) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                latencies.append(time.perf_counter() - began)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return latencies, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "mariadb", "postgres"], default="sqlite")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400, help="per scenario")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    os.environ["PASAR_TEST_DB"] = args.db
+
+    with tempfile.TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
+        upgrade(url, MIGRATIONS)
+        began = time.perf_counter()
+        asyncio.run(seed(url, args.products))
+        print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
+
+        port = free_port()
+        env = {
+            **os.environ,
+            "PRODUCTS_DATABASE_URL": url,
+            "PRODUCTS_WORKERS_ENABLED": "false",
+            "PRODUCTS_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "pasar_products.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--no-access-log"],
+            env=env,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_ready(base))
+            print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8}")
+            for label, path in SCENARIOS.items():
+                asyncio.run(run(base, path, 20, 2))  # warm up
+                latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
+                cuts = statistics.quantiles(latencies, n=100)
+                print(
+                    f"{label:28} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
+                    f" {len(latencies) / elapsed:8.0f}"
+                )
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
