@@ -425,3 +425,34 @@ async def test_jwks_follows_a_rotation_and_tokens_of_both_keys_verify(
     assert jwt.get_unverified_header(after.access_token)["kid"] == new_kid
     for account in (before, after):
         assert (await users_client.get("/users/me", headers=account.headers)).status_code == 200
+
+
+async def test_bad_client_secrets_lock_the_address_not_the_client(users_app: FastAPI) -> None:
+    def client_from(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=users_app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://users.test")
+
+    good = {
+        "grant_type": "client_credentials",
+        "client_id": "orders",
+        "client_secret": ORDERS_SECRET,
+    }
+    bad = {**good, "client_secret": "guess"}
+    async with client_from("203.0.113.7") as attacker, client_from("10.0.0.5") as orders:
+        for _ in range(20):
+            assert_oauth_error(await attacker.post("/auth/token", data=bad), 401, "invalid_client")
+        assert_oauth_error(await attacker.post("/auth/token", data=good), 429, "too_many_attempts")
+        assert (await orders.post("/auth/token", data=good)).status_code == 200
+
+
+async def test_an_account_lock_holds_from_every_address(users_app: FastAPI, users_api: Any) -> None:
+    await users_api.register("dewi@example.com")
+    for i in range(5):
+        transport = httpx.ASGITransport(app=users_app, client=(f"198.51.100.{i}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://u") as client:
+            response = await client.post(
+                "/auth/token",
+                data={"grant_type": "password", "username": "dewi@example.com", "password": "no!"},
+            )
+            assert response.status_code == 401
+    assert (await users_api.login("dewi@example.com")).status_code == 429
