@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, update
 
-from pasar_kit.db import Database
+from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable, Problem
 from pasar_orders import idempotency
 from pasar_orders.problems import TooManyOfOneProduct, UserNotAllowed
@@ -203,49 +203,55 @@ async def _saga(
     status = initial_status(payments_enabled=policy.payments_enabled)
     total = sum(line["line_total"] for line in lines)
     currency = reservation.items[0].currency
-    async with db.write() as conn:
-        result = await conn.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.status == PLACING)
-            .values(status=status.value, total=total, currency=currency, updated_at=now)
-        )
-        if result.rowcount != 1:
-            # Too slow: recovery already claimed it and releases the stock.
-            raise DependencyUnavailable("Placing the order took too long; please try again.")
-        await conn.execute(
-            insert(order_lines),
-            [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
-        )
-        await record_change(
-            conn,
-            order_id=order_id,
-            user_id=user_id,
-            status=status.value,
-            by=user_id,
-            note=None,
-            at=now,
-            created=True,
-        )
-        body = OrderPublic.model_validate(
-            {
-                "id": order_id,
-                "user_id": user_id,
-                "status": status,
-                "items": lines,
-                "total": total,
-                "currency": currency,
-                "shipping_address": address,
-                "note": request.note,
-                "created_at": now,
-                "updated_at": now,
-                "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
-            }
-        ).model_dump(mode="json")
-        if idempotency_key is not None:
-            await idempotency.complete(
-                conn, user_id=user_id, key=idempotency_key, status=201, body=body, now=now
+
+    async def finish() -> dict[str, Any]:
+        async with db.write() as conn:
+            result = await conn.execute(
+                update(orders)
+                .where(orders.c.id == order_id, orders.c.status == PLACING)
+                .values(status=status.value, total=total, currency=currency, updated_at=now)
             )
-    return body
+            if result.rowcount != 1:
+                # Too slow: recovery already claimed it and releases the stock.
+                raise DependencyUnavailable("Placing the order took too long; please try again.")
+            await conn.execute(
+                insert(order_lines),
+                [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
+            )
+            await record_change(
+                conn,
+                order_id=order_id,
+                user_id=user_id,
+                status=status.value,
+                by=user_id,
+                note=None,
+                at=now,
+                created=True,
+            )
+            body = OrderPublic.model_validate(
+                {
+                    "id": order_id,
+                    "user_id": user_id,
+                    "status": status,
+                    "items": lines,
+                    "total": total,
+                    "currency": currency,
+                    "shipping_address": address,
+                    "note": request.note,
+                    "created_at": now,
+                    "updated_at": now,
+                    "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
+                }
+            ).model_dump(mode="json")
+            if idempotency_key is not None:
+                await idempotency.complete(
+                    conn, user_id=user_id, key=idempotency_key, status=201, body=body, now=now
+                )
+        return body
+
+    # The outbox insert can deadlock with a relay's claim (MariaDB gap locks): the
+    # transaction rolled back whole, so running it again is safe.
+    return await retrying(finish)
 
 
 async def _drop(*, db: Database, order_id: str) -> None:

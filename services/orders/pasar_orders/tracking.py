@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, skip_locked
+from pasar_kit.db import Database, retrying, skip_locked
 from pasar_kit.problems import DependencyUnavailable
 from pasar_orders import outbox
 from pasar_orders.problems import InvalidTransition, OrderNotFound, PaymentWindowClosed
@@ -126,17 +126,23 @@ async def change_status(
             raise PaymentWindowClosed(
                 "The stock held for this order is no longer reserved."
             ) from exc
-    async with db.write() as conn:
-        won = await apply_transition(
-            conn,
-            order_id=order_id,
-            user_id=row.user_id,
-            current=row.status,
-            target=target,
-            by=actor.id,
-            note=note,
-            now=now,
-        )
+
+    async def attempt() -> bool:
+        async with db.write() as conn:
+            return await apply_transition(
+                conn,
+                order_id=order_id,
+                user_id=row.user_id,
+                current=row.status,
+                target=target,
+                by=actor.id,
+                note=note,
+                now=now,
+            )
+
+    # The outbox insert can deadlock with a relay's claim (MariaDB gap locks): the
+    # transaction rolled back whole, so running it again is safe.
+    won = await retrying(attempt)
     if not won:
         raise InvalidTransition(
             "The order changed status meanwhile; reload it and try again.",
