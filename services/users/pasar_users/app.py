@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
 from pasar_kit.app import service_app
-from pasar_kit.auth import StaticKeys, TokenVerifier
+from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.workers import Periodic
 from pasar_users import keys, throttle, tokens
 from pasar_users.clients import ServiceClients
 from pasar_users.grants import Authority
-from pasar_users.keys import KeyRing
+from pasar_users.keys import KeyRing, RingKeys
 from pasar_users.passwords import Passwords
 from pasar_users.routes import admin, auth, internal, me
 from pasar_users.settings import Settings
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.authority = authority
         # Our own tokens are verified against the keys in memory: no HTTP to ourselves.
         app.state.verifier = TokenVerifier(
-            StaticKeys(ring.published),
+            RingKeys(ring, db),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )

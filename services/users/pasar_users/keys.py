@@ -10,12 +10,14 @@ keep verifying.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
+import jwt
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from pasar_kit.auth import SigningKey
+from pasar_kit.auth import SigningKey, StaticKeys
 from pasar_kit.db import Database, retrying, utcnow
 from pasar_users.tables import signing_keys
 
@@ -50,6 +52,36 @@ class KeyRing:
     def replace(self, keys: Sequence[SigningKey]) -> None:
         if not self.fixed:
             self._keys = tuple(keys)
+
+
+class RingKeys:
+    """The verifier's key source: ``StaticKeys`` over the ring, re-reading the database
+    once when a token names a kid we do not hold (another replica rotated first).
+
+    Unknown kids re-read at most every ``min_reload_seconds``, so forged kids cannot
+    turn into a query per request.
+    """
+
+    def __init__(self, ring: KeyRing, db: Database, *, min_reload_seconds: float = 5.0) -> None:
+        self._ring = ring
+        self._db = db
+        self._static = StaticKeys(ring.published)
+        self._min_reload_seconds = min_reload_seconds
+        self._reloaded_at = float("-inf")
+
+    async def get(self, kid: str) -> jwt.PyJWK | None:
+        key = await self._static.get(kid)
+        if key is not None or self._ring.fixed:
+            return key
+        now = time.monotonic()
+        if now - self._reloaded_at < self._min_reload_seconds:
+            return None
+        self._reloaded_at = now
+        try:
+            self._ring.replace(await load_keys(db=self._db) or self._ring.published())
+        except SQLAlchemyError:
+            return None
+        return await self._static.get(kid)
 
 
 async def load_keys(*, db: Database) -> list[SigningKey]:

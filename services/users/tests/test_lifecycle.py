@@ -113,3 +113,44 @@ async def test_throttle_purge_forgets_only_old_failures(users_app: FastAPI) -> N
     async with db.read() as conn:
         left: Any = (await conn.scalars(select(login_failures.c.account))).all()
     assert left == ["new@example.com"]
+
+
+async def test_a_replica_verifies_tokens_signed_with_a_key_rotated_elsewhere(
+    users_database_url: str, users_api: Any
+) -> None:
+    from pasar_users.keys import rotate_signing_key
+
+    account = await users_api.account()
+    settings = Settings(
+        database_url=users_database_url,
+        workers_enabled=False,
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+        argon2_parallelism=1,
+    )
+    replica_a, replica_b = create_app(settings), create_app(settings)
+    async with lifespan_of(replica_a), lifespan_of(replica_b):
+        new_kid = await rotate_signing_key(db=replica_a.state.db)
+        transport_a = httpx.ASGITransport(app=replica_a)
+        transport_b = httpx.ASGITransport(app=replica_b)
+        async with (
+            httpx.AsyncClient(transport=transport_a, base_url="http://a") as a,
+            httpx.AsyncClient(transport=transport_b, base_url="http://b") as b,
+        ):
+            await a.get("/.well-known/jwks.json")  # replica A picks the new key up first
+            login = await a.post(
+                "/auth/token",
+                data={
+                    "grant_type": "password",
+                    "username": account.email,
+                    "password": account.password,
+                },
+            )
+            token = login.json()["access_token"]
+            import jwt
+
+            assert jwt.get_unverified_header(token)["kid"] == new_kid
+            assert replica_b.state.authority.keys.signing.kid != new_kid  # B is behind
+            me = await b.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, me.text
+            assert replica_b.state.authority.keys.signing.kid == new_kid
