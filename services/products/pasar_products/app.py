@@ -12,6 +12,7 @@ from pasar_kit.app import service_app
 from pasar_kit.auth import RemoteJWKS, TokenVerifier
 from pasar_kit.db import Database, utcnow
 from pasar_kit.workers import Periodic
+from pasar_products.listing import TotalsCache
 from pasar_products.reservations import expire_reservations
 from pasar_products.routes import admin, catalogue, reservations
 from pasar_products.settings import Settings
@@ -73,6 +74,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.totals = TotalsCache(settings.list_total_cache_seconds)
     app.include_router(catalogue.router)
     app.include_router(reservations.router)
     app.include_router(admin.router)

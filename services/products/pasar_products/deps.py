@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pasar_kit.db import Database
+from pasar_products.listing import TotalsCache
 from pasar_products.settings import Settings
 
 
@@ -21,6 +22,11 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _totals(request: Request) -> TotalsCache:
+    totals: TotalsCache = request.app.state.totals
+    return totals
+
+
 def _now(request: Request) -> datetime:
     # The app's clock, so tests can move time without sleeping.
     now: datetime = request.app.state.clock()
@@ -30,3 +36,4 @@ def _now(request: Request) -> datetime:
 DB = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
+Totals = Annotated[TotalsCache, Depends(_totals)]

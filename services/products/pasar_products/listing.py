@@ -2,12 +2,18 @@
 
 Core selects with explicit columns, one query for the page and one for the total. Search
 input is data: ``%``, ``_`` and ``\\`` are escaped, so they match themselves.
+
+Counting ~100,000 matching rows costs more than fetching a page of 20 (it reads the whole
+index range), so totals are kept for a couple of seconds per filter (``TotalsCache``) and
+dropped whenever this process changes the catalogue.
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, RowMapping, func, or_, select, true
@@ -35,6 +41,41 @@ class ProductQuery:
     sort: Sort = "name"
     limit: int = 20
     offset: int = 0
+
+
+class TotalsCache:
+    """Recent totals by filter, so a page does not pay for a full count every time.
+
+    A total may lag behind changes made by another replica, or by reservations moving
+    stock across zero (``in_stock``), for at most ``ttl_seconds``; the page itself never lags.
+    """
+
+    def __init__(self, ttl_seconds: float, *, max_entries: int = 1024) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, int]] = OrderedDict()
+
+    @staticmethod
+    def key(query: ProductQuery) -> tuple[object, ...]:
+        return astuple(replace(query, sort="name", limit=0, offset=0))
+
+    def get(self, query: ProductQuery) -> int | None:
+        entry = self._entries.get(self.key(query))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, query: ProductQuery, total: int) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        key = self.key(query)
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, total)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 def like_pattern(text: str) -> str:
@@ -65,7 +106,9 @@ def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def list_products(*, db: Database, query: ProductQuery) -> tuple[Sequence[RowMapping], int]:
+async def list_products(
+    *, db: Database, query: ProductQuery, totals: TotalsCache | None = None
+) -> tuple[Sequence[RowMapping], int]:
     """One page of active products and how many match in all."""
     conditions = _conditions(query)
     column = _SORT_COLUMNS[query.sort.lstrip("-")]
@@ -81,13 +124,18 @@ async def list_products(*, db: Database, query: ProductQuery) -> tuple[Sequence[
         .limit(query.limit)
         .offset(query.offset)
     )
-    count = select(func.count()).select_from(products).where(*conditions)
     async with db.read() as conn:
         rows = (await conn.execute(page)).mappings().all()
-        if query.offset == 0 and len(rows) < query.limit:
-            total = len(rows)  # the whole result fits on this page
+        if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
+            total = query.offset + len(rows)  # this page holds the end of the result
         else:
+            cached = totals.get(query) if totals is not None else None
+            if cached is not None:
+                return rows, cached
+            count = select(func.count()).select_from(products).where(*conditions)
             total = int((await conn.execute(count)).scalar_one())
+    if totals is not None:
+        totals.put(query, total)
     return rows, total
 
 

@@ -20,3 +20,6 @@ class Settings(ServiceSettings):
     expiry_interval_seconds: float = Field(default=5, gt=0)
     expiry_batch_size: int = Field(default=100, ge=1, le=10_000)
     workers_enabled: bool = True
+
+    # How long a listing total may be reused (0: count every time). See listing.TotalsCache.
+    list_total_cache_seconds: float = Field(default=2.0, ge=0, le=300)

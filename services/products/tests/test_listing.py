@@ -165,3 +165,33 @@ async def test_categories_count_active_products(
         {"name": "Minuman", "product_count": 2},  # the archived one is not counted
         {"name": "Olahraga", "product_count": 1},
     ]
+
+
+def test_totals_cache_keys_on_filters_only() -> None:
+    from pasar_products.listing import ProductQuery, TotalsCache
+
+    cache = TotalsCache(60)
+    cache.put(ProductQuery(q="kopi", sort="-price", limit=5, offset=10), 42)
+    assert cache.get(ProductQuery(q="kopi")) == 42  # same filters, other page
+    assert cache.get(ProductQuery(q="kopi", in_stock=True)) is None
+    cache.clear()
+    assert cache.get(ProductQuery(q="kopi")) is None
+
+    disabled = TotalsCache(0)
+    disabled.put(ProductQuery(), 1)
+    assert disabled.get(ProductQuery()) is None
+
+    small = TotalsCache(60, max_entries=2)
+    for n in range(3):
+        small.put(ProductQuery(category=str(n)), n)
+    assert small.get(ProductQuery(category="0")) is None
+    assert small.get(ProductQuery(category="2")) == 2
+
+
+async def test_a_write_through_this_service_shows_in_the_next_total(
+    products_catalogue: Any, products_client: httpx.AsyncClient
+) -> None:
+    await products_catalogue.product(category="Fresh")
+    assert (await _list(products_client, category="Fresh", limit=1))["total"] == 1
+    await products_catalogue.product(category="Fresh")
+    assert (await _list(products_client, category="Fresh", limit=1))["total"] == 2

@@ -11,7 +11,7 @@ from pasar_kit.auth import Admin
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
-from pasar_products.deps import DB, Now, SettingsDep
+from pasar_products.deps import DB, Now, SettingsDep, Totals
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
@@ -58,6 +58,7 @@ def public(product: Product | RowMapping, currency: str) -> ProductPublic:
 async def list_products(
     db: DB,
     settings: SettingsDep,
+    totals: Totals,
     q: Annotated[
         str | None,
         Query(max_length=100, description="Case-insensitive match on name, description, SKU"),
@@ -81,7 +82,7 @@ async def list_products(
         limit=limit,
         offset=offset,
     )
-    rows, total = await listing.list_products(db=db, query=query)
+    rows, total = await listing.list_products(db=db, query=query, totals=totals)
     return ProductPage(
         items=[public(row, settings.currency) for row in rows],
         total=total,
@@ -130,6 +131,7 @@ async def create_product(
     admin: Admin,
     db: DB,
     settings: SettingsDep,
+    totals: Totals,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -137,6 +139,7 @@ async def create_product(
     product = await catalogue.create_product(
         db=db, fields=body.model_dump(), by=admin.subject, now=now
     )
+    totals.clear()
     response.headers["Location"] = f"/products/{product.id}"
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
@@ -154,6 +157,7 @@ async def update_product(
     _admin: Admin,
     db: DB,
     settings: SettingsDep,
+    totals: Totals,
     now: Now,
     response: Response,
     if_match: IfMatch = None,
@@ -166,6 +170,7 @@ async def update_product(
         if_versions=catalogue.versions_matching(if_match),
         now=now,
     )
+    totals.clear()
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
 
@@ -177,7 +182,7 @@ async def update_product(
     responses=problems(401, 403, 404, 412),
 )
 async def archive_product(
-    product_id: str, _admin: Admin, db: DB, now: Now, if_match: IfMatch = None
+    product_id: str, _admin: Admin, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
 ) -> Response:
     """Archive: hidden from the public list, still readable by id. Idempotent."""
     await catalogue.archive_product(
@@ -186,6 +191,7 @@ async def archive_product(
         if_versions=catalogue.versions_matching(if_match),
         now=now,
     )
+    totals.clear()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -201,6 +207,7 @@ async def adjust_stock(
     admin: Admin,
     db: DB,
     settings: SettingsDep,
+    totals: Totals,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -213,5 +220,6 @@ async def adjust_stock(
         by=admin.subject,
         now=now,
     )
+    totals.clear()  # stock may have crossed zero (in_stock)
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
