@@ -45,7 +45,9 @@ async def test_list_users_with_search_and_pagination(
     assert [u["email"] for u in page["items"]] == ["citra@example.com", "santo@example.org"]
 
 
-@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"offset": -1}])
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 10**25}]
+)
 async def test_list_users_pagination_bounds(
     users_client: httpx.AsyncClient, users_api: Any, params: dict[str, int]
 ) -> None:

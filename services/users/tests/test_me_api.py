@@ -243,7 +243,15 @@ async def test_someone_elses_notification_is_not_found(
 
 
 @pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "x"}, {"unread": "maybe"}]
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"offset": 10**25},
+        {"limit": "x"},
+        {"unread": "maybe"},
+    ],
 )
 async def test_inbox_pagination_bounds(
     users_client: httpx.AsyncClient, users_api: Any, params: dict[str, Any]

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 
 from pasar_kit.auth import Admin, Principal
 from pasar_kit.db import Database
+from pasar_kit.pagination import MAX_OFFSET
 from pasar_users import accounts
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
@@ -39,4 +40,4 @@ AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ActiveAdmin = Annotated[Principal, Depends(_active_admin)]
 Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
