@@ -161,6 +161,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Default: 8000 + the service's offset.")] = None,
     migrate: Annotated[bool, typer.Option(help="Run migrations before serving.")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORWARDED_ALLOW_IPS",
+            help="Load balancers whose X-Forwarded-For is trusted (client address for "
+            "login throttling). Default: 127.0.0.1 only.",
+        ),
+    ] = None,
 ) -> None:
     """Run one service, configured from its environment variables (what a container runs)."""
     import uvicorn
@@ -193,6 +201,8 @@ def serve(
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=10,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 
