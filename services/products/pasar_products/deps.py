@@ -1,4 +1,8 @@
-"""What routes receive by injection, declared once."""
+"""What routes receive by injection, declared once.
+
+All async: FastAPI runs a plain `def` dependency in a worker thread, which costs more
+than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from pasar_products.listing import TotalsCache
 from pasar_products.settings import Settings
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _totals(request: Request) -> TotalsCache:
+async def _totals(request: Request) -> TotalsCache:
     totals: TotalsCache = request.app.state.totals
     return totals
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     # The app's clock, so tests can move time without sleeping.
     now: datetime = request.app.state.clock()
     return now
