@@ -283,6 +283,12 @@ class ServiceProcess:
         assert self.process is not None and self.alive()
         self.process.send_signal(signal.SIGSTOP)
         self.paused = True
+        # The signal is asynchronous: return only once the process is really stopped.
+        stat = Path(f"/proc/{self.process.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] not in "Tt":
+            assert time.monotonic() < deadline, f"{self.name} did not stop"
+            time.sleep(0.01)
 
     def resume(self) -> None:
         if self.process is not None and self.alive() and self.paused:

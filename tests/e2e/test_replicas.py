@@ -72,7 +72,7 @@ class ReplicaShop:
 
 
 @pytest.fixture
-def replica_shop(tmp_path: Path) -> Iterator[ReplicaShop]:
+def replica_shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ReplicaShop]:
     with ExitStack() as stack:
         urls = {
             name: stack.enter_context(fresh_database(f"replica_{name}", tmp_path))
@@ -114,18 +114,17 @@ def replica_shop(tmp_path: Path) -> Iterator[ReplicaShop]:
         ]
         # All at once: none calls another while it starts.
         fleet.start_all()
-        try:
-            yield ReplicaShop(
-                users=users.url,
-                products=[p.url for p in products],
-                orders=[o.url for o in orders],
-                database_urls=urls,
-                orders_secret=secret,
-            )
-        except BaseException:
+        failed_before = request.session.testsfailed
+        yield ReplicaShop(
+            users=users.url,
+            products=[p.url for p in products],
+            orders=[o.url for o in orders],
+            database_urls=urls,
+            orders_secret=secret,
+        )
+        if request.session.testsfailed > failed_before:
             for process in fleet.processes:
                 print(f"--- {process.name} on {process.port} ---\n{process.log_tail()}")
-            raise
 
 
 @dataclass(frozen=True)
