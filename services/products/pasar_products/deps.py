@@ -9,9 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
+from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_products.listing import TotalsCache
 from pasar_products.settings import Settings
 
@@ -37,7 +40,30 @@ async def _now(request: Request) -> datetime:
     return now
 
 
+_optional_bearer = HTTPBearer(auto_error=False, description="Needed only for include_archived")
+
+
+async def _include_archived(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
+    include_archived: Annotated[
+        bool, Query(description="Admins only: list archived products too")
+    ] = False,
+) -> bool:
+    """The public list is anonymous; only its archived view asks for an admin token."""
+    if not include_archived:
+        return False
+    if credentials is None:
+        raise Unauthorized("Listing archived products needs an admin's bearer token.")
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = await verifier.verify(credentials.credentials)
+    if not principal.is_admin:
+        raise Forbidden("Only an admin may list archived products.")
+    return True
+
+
 DB = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
 Totals = Annotated[TotalsCache, Depends(_totals)]
+IncludeArchived = Annotated[bool, Depends(_include_archived)]

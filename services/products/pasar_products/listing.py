@@ -38,6 +38,7 @@ class ProductQuery:
     min_price: int | None = None
     max_price: int | None = None
     in_stock: bool = False
+    include_archived: bool = False  # the admin pages' view
     sort: Sort = "name"
     limit: int = 20
     offset: int = 0
@@ -85,7 +86,9 @@ def like_pattern(text: str) -> str:
 
 
 def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [products.c.active == true()]
+    conditions: list[ColumnElement[bool]] = []
+    if not query.include_archived:
+        conditions.append(products.c.active == true())
     if query.q:
         pattern = like_pattern(query.q)
         conditions.append(

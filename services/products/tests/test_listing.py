@@ -195,3 +195,31 @@ async def test_a_write_through_this_service_shows_in_the_next_total(
     assert (await _list(products_client, category="Fresh", limit=1))["total"] == 1
     await products_catalogue.product(category="Fresh")
     assert (await _list(products_client, category="Fresh", limit=1))["total"] == 2
+
+
+async def test_admins_may_list_archived_products_too(
+    shop: Any, products_client: httpx.AsyncClient, products_tokens: Any
+) -> None:
+    params = {"include_archived": "true", "q": "kopi"}
+    anonymous = await products_client.get("/products", params=params)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    customer = await products_client.get(
+        "/products", params=params, headers=products_tokens.customer()
+    )
+    assert customer.status_code == 403
+    service = await products_client.get(
+        "/products", params=params, headers=products_tokens.service()
+    )
+    assert service.status_code == 403
+    admin = await products_client.get("/products", params=params, headers=products_tokens.admin())
+    assert admin.status_code == 200
+    assert {(p["sku"], p["active"]) for p in admin.json()["items"]} == {
+        ("KOPI-1", True),
+        ("KOPI-OLD", False),
+    }
+    assert admin.json()["total"] == 2
+    plain = await products_client.get(
+        "/products", params={"include_archived": "false", "q": "kopi"}
+    )
+    assert _skus(plain.json()) == ["KOPI-1"]

@@ -11,7 +11,7 @@ from pasar_kit.auth import Admin
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
-from pasar_products.deps import DB, Now, SettingsDep, Totals
+from pasar_products.deps import DB, IncludeArchived, Now, SettingsDep, Totals
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
@@ -53,12 +53,13 @@ def public(product: Product | RowMapping, currency: str) -> ProductPublic:
     "/products",
     operation_id="list_products",
     response_model=ProductPage,
-    responses=problems(422),
+    responses=problems(401, 403, 422),
 )
 async def list_products(
     db: DB,
     settings: SettingsDep,
     totals: Totals,
+    include_archived: IncludeArchived,
     q: Annotated[
         str | None,
         Query(max_length=100, description="Case-insensitive match on name, description, SKU"),
@@ -71,13 +72,14 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> ProductPage:
-    """Active products, filtered, searched, sorted and paged."""
+    """Active products, filtered, searched, sorted and paged (archived too for admins)."""
     query = ProductQuery(
         q=q.strip() if q else None,
         category=category,
         min_price=min_price,
         max_price=max_price,
         in_stock=in_stock,
+        include_archived=include_archived,
         sort=sort,
         limit=limit,
         offset=offset,
