@@ -39,6 +39,10 @@ HELD: Status = "held"
 COMMITTED: Status = "committed"
 RELEASED: Status = "released"
 
+# Why a reservation was released, kept for operators and for a late commit's answer.
+ASKED = "released"
+EXPIRED = "expired"
+
 
 @dataclass(frozen=True)
 class Line:
@@ -57,6 +61,7 @@ class Reservation:
     expires_at: datetime | None
     created_at: datetime
     lines: tuple[Line, ...]
+    release_reason: str | None = None  # "released" (asked for) or "expired"
 
     def quantities(self) -> dict[str, int]:
         return {line.product_id: line.quantity for line in self.lines}
@@ -88,7 +93,10 @@ async def _load(
     conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
 ) -> Reservation | None:
     header = select(
-        reservations.c.status, reservations.c.expires_at, reservations.c.created_at
+        reservations.c.status,
+        reservations.c.expires_at,
+        reservations.c.created_at,
+        reservations.c.release_reason,
     ).where(reservations.c.id == reservation_id)
     if for_update:
         header = header.with_for_update()
@@ -113,6 +121,7 @@ async def _load(
         expires_at=found.expires_at,
         created_at=found.created_at,
         lines=tuple(Line(**row._mapping) for row in lines),
+        release_reason=found.release_reason,
     )
 
 
@@ -305,6 +314,8 @@ async def commit(*, db: Database, reservation_id: str, now: datetime) -> Reserva
             reservation = await _load(conn, reservation_id, for_update=True)
             if reservation is None:
                 raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+            if reservation.status == RELEASED and reservation.release_reason == EXPIRED:
+                raise ReservationExpired(f"Reservation {reservation_id!r} expired.")
             if reservation.status == RELEASED:
                 raise ReservationReleased(f"Reservation {reservation_id!r} was released.")
             if reservation.status == COMMITTED:
@@ -315,7 +326,7 @@ async def commit(*, db: Database, reservation_id: str, now: datetime) -> Reserva
                     conn,
                     reservation_ids=[reservation_id],
                     now=now,
-                    reason="expired",
+                    reason=EXPIRED,
                     only_expired=True,
                 )
                 return reservation, True
@@ -345,7 +356,7 @@ async def release(*, db: Database, reservation_id: str, now: datetime) -> Reserv
             if reservation.status == RELEASED:
                 return reservation
             await release_reservations(
-                conn, reservation_ids=[reservation_id], now=now, reason="released"
+                conn, reservation_ids=[reservation_id], now=now, reason=ASKED
             )
             released = await _load(conn, reservation_id)
         assert released is not None
@@ -375,7 +386,7 @@ async def expire_reservations(*, db: Database, now: datetime, batch_size: int) -
             if not ids:
                 return 0
             released = await release_reservations(
-                conn, reservation_ids=ids, now=now, reason="expired", only_expired=True
+                conn, reservation_ids=ids, now=now, reason=EXPIRED, only_expired=True
             )
             return len(released)
 

@@ -79,8 +79,22 @@ async def test_commit_after_expiry_releases_and_is_409_reservation_expired(
     again = await products_catalogue.client.post(
         "/internal/reservations/late/commit", headers=products_catalogue.tokens.service()
     )
-    assert again.status_code == 409 and again.json()["code"] == "reservation_released"
+    assert again.status_code == 409 and again.json()["code"] == "reservation_expired"
     assert (await products_catalogue.audit())["ok"] is True
+
+
+async def test_commit_after_the_worker_expired_it_is_409_reservation_expired(
+    products_catalogue: Any, products_db: Any, products_clock: Any
+) -> None:
+    a = await products_catalogue.product(stock=3)
+    await products_catalogue.reserve([(a["id"], 1)], "swept", ttl_seconds=5)
+    products_clock.advance(5)
+    assert await expire_reservations(db=products_db, now=products_clock.now, batch_size=10) == 1
+    response = await products_catalogue.client.post(
+        "/internal/reservations/swept/commit", headers=products_catalogue.tokens.service()
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "reservation_expired"
 
 
 async def test_release_after_expiry_is_idempotent(
