@@ -24,15 +24,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
         app.state.db = runtime.db
-        app.state.verifier = TokenVerifier(
-            RemoteJWKS(
-                settings.effective_jwks_url,
-                cache_seconds=settings.jwks_cache_seconds,
-                timeout=settings.http_timeout,
-            ),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
+        jwks = RemoteJWKS(
+            settings.effective_jwks_url,
+            cache_seconds=settings.jwks_cache_seconds,
+            timeout=settings.http_timeout,
         )
+        app.state.verifier = TokenVerifier(
+            jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+        # Fetch the keys now (best effort), so tokens still verify if the User-Service
+        # goes down before this replica's first request.
+        await jwks.get("")
         if settings.workers_enabled:
             runtime.start_jobs()
         try:

@@ -15,10 +15,10 @@ from pasar_orders.placement import PlacementPolicy
 from pasar_orders.recovery import expire_unpaid_orders, purge_old_records, recover_stuck_placements
 from pasar_orders.remote import ProductsApi, UsersApi
 from pasar_orders.settings import Settings
-from pasar_orders.tracking import release_cancelled_stock
+from pasar_orders.settlement import settle_cancelled_orders
 
 OUTBOX = "outbox-relay"
-RELEASES = "stock-releases"
+SETTLEMENT = "settlement"
 RECOVERY = "placement-recovery"
 EXPIRY = "payment-expiry"
 PURGE = "purge"
@@ -49,7 +49,7 @@ class Runtime:
         s = self.settings
         self.jobs = {
             OUTBOX: Periodic(OUTBOX, self._relay, s.outbox_interval_seconds),
-            RELEASES: Periodic(RELEASES, self._release, s.recovery_interval_seconds),
+            SETTLEMENT: Periodic(SETTLEMENT, self._settle, s.recovery_interval_seconds),
             RECOVERY: Periodic(RECOVERY, self._recover, s.recovery_interval_seconds),
             PURGE: Periodic(PURGE, self._purge, 3600),
         }
@@ -76,8 +76,10 @@ class Runtime:
             backoff_max=s.outbox_backoff_max_seconds,
         )
 
-    async def _release(self) -> int:
-        return await release_cancelled_stock(db=self.db, products=self.products, now=utcnow())
+    async def _settle(self) -> int:
+        return await settle_cancelled_orders(
+            db=self.db, products=self.products, payments=self.payments, now=utcnow()
+        )
 
     async def _recover(self) -> int:
         return await recover_stuck_placements(
@@ -93,7 +95,7 @@ class Runtime:
         )
         if cancelled:
             self.nudge(OUTBOX)
-            self.nudge(RELEASES)
+            self.nudge(SETTLEMENT)
         return cancelled
 
     async def _purge(self) -> int:

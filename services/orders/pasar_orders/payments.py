@@ -1,10 +1,13 @@
 """Paying an order, behind a provider interface small enough for a real gateway.
 
-A provider charges a card for an order. It must be idempotent per ``order_id`` (real
-gateways take an idempotency key for this), so paying twice, concurrently or after a
-crash, charges once. Paying is three idempotent steps: charge, record the payment on
-the order, then commit the reservation and move the order to ``processing``; calling
-again finishes a half-done payment. Card data is passed through, never stored or logged.
+A provider charges a card for an order and refunds it. It must be idempotent per
+``order_id`` (real gateways take an idempotency key for this), so paying twice,
+concurrently or after a crash, charges once. Cancelled orders that were paid are
+refunded by the settlement job, with their stock.
+
+Paying is three idempotent steps: charge, record the payment on the order, then commit
+the reservation and move the order to ``processing``; calling again finishes a
+half-done payment. Card data is passed through, never stored or logged.
 """
 
 from __future__ import annotations
@@ -50,9 +53,14 @@ class PaymentResult:
 
 
 class PaymentProvider(Protocol):
+    """A gateway. Both calls are idempotent per order; a gateway that cannot be reached
+    raises ``DependencyUnavailable`` (503, and the settlement job retries refunds)."""
+
     async def charge(
         self, *, order_id: str, amount: int, currency: str, card: Card
     ) -> PaymentResult: ...
+
+    async def refund(self, *, order_id: str, reference: str) -> None: ...
 
 
 class TestCardProvider:
@@ -66,6 +74,7 @@ class TestCardProvider:
     def __init__(self) -> None:
         # The gateway's own idempotency: one charge per order.
         self._charges: dict[str, PaymentResult] = {}
+        self.refunded: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def charge(
@@ -80,6 +89,11 @@ class TestCardProvider:
             result = PaymentResult(approved=True, reference=f"test_{uuid.uuid4().hex[:24]}")
             self._charges[order_id] = result
             return result
+
+    async def refund(self, *, order_id: str, reference: str) -> None:
+        charge = self._charges.get(order_id)
+        if charge is not None and charge.reference == reference:
+            self.refunded.add(order_id)
 
 
 def provider_named(name: str) -> PaymentProvider | None:
@@ -134,15 +148,31 @@ async def pay_order(
                 "The card was declined; the order can still be paid.",
                 reason=result.decline_reason,
             )
+        paid = {"paid_at": now, "payment_reference": result.reference, "updated_at": now}
+        unpaid = (orders.c.id == order_id) & orders.c.paid_at.is_(None)
         async with db.write() as conn:
-            await conn.execute(
+            recorded = await conn.execute(
                 update(orders)
-                .where(
-                    orders.c.id == order_id,
-                    orders.c.status == OrderStatus.PENDING_PAYMENT.value,
-                    orders.c.paid_at.is_(None),
-                )
-                .values(paid_at=now, payment_reference=result.reference, updated_at=now)
+                .where(unpaid, orders.c.status == OrderStatus.PENDING_PAYMENT.value)
+                .values(**paid)
+            )
+            # Cancelled (or expired) while the card was being charged: the money goes
+            # back through the settlement job, which refunds what a cancelled order holds.
+            too_late = (
+                recorded.rowcount == 0
+                and (
+                    await conn.execute(
+                        update(orders)
+                        .where(unpaid, orders.c.status == OrderStatus.CANCELLED.value)
+                        .values(**paid, release_due_at=now)
+                    )
+                ).rowcount
+            )
+        if too_late:
+            raise InvalidTransition(
+                "The order was cancelled while it was being paid; the payment will be refunded.",
+                current_status=OrderStatus.CANCELLED.value,
+                requested_status=OrderStatus.PROCESSING.value,
             )
     # Commits the reservation, then the conditional move to processing.
     return await change_status(

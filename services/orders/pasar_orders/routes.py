@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import utcnow
 from pasar_kit.problems import PROBLEM_JSON, problems
-from pasar_orders.bootstrap import OUTBOX, RELEASES, Runtime
+from pasar_orders.bootstrap import OUTBOX, SETTLEMENT, Runtime
 from pasar_orders.idempotency import validate_key
 from pasar_orders.payments import Card, pay_order
 from pasar_orders.placement import place_order
@@ -139,7 +139,7 @@ async def cancel(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[
         now=utcnow(),
     )
     runtime.nudge(OUTBOX)
-    runtime.nudge(RELEASES)
+    runtime.nudge(SETTLEMENT)
     return order
 
 
@@ -164,7 +164,7 @@ async def set_status(
     )
     runtime.nudge(OUTBOX)
     if body.status == OrderStatus.CANCELLED:
-        runtime.nudge(RELEASES)
+        runtime.nudge(SETTLEMENT)
     return order
 
 

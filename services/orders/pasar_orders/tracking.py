@@ -5,23 +5,22 @@ two conflicting changes exactly one wins; the winner's transaction also writes t
 history entry and the outbox event.
 
 Cancelling hands the stock back *after* the commit: the cancellation marks the order
-``release_due_at`` and the release job (nudged at once, retried until the Product-Service
-answers) calls the idempotent release. So a cancellation stands even while the
-Product-Service is down, and the stock can never stay held for a cancelled order.
+``release_due_at`` and ``settlement.settle_cancelled_orders`` (nudged at once, retried
+until the Product-Service answers) calls the idempotent release. So a cancellation
+stands even while the Product-Service is down, and the stock can never stay held for a
+cancelled order.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, retrying, skip_locked
-from pasar_kit.problems import DependencyUnavailable
+from pasar_kit.db import Database, retrying
 from pasar_orders import outbox
 from pasar_orders.problems import InvalidTransition, OrderNotFound, PaymentWindowClosed
 from pasar_orders.queries import get_order
@@ -29,12 +28,7 @@ from pasar_orders.remote import ProductsApi, ReservationGone
 from pasar_orders.status import INTERNAL_STATUSES, OrderStatus, check_transition
 from pasar_orders.tables import orders, status_history
 
-log = logging.getLogger("pasar.orders.tracking")
-
 SYSTEM = "system"
-# How long a release job may take before another replica retries the same order.
-RELEASE_LEASE = timedelta(seconds=30)
-RELEASE_RETRY = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -163,54 +157,3 @@ async def cancel_order(
         note="Cancelled by the customer" if not actor.is_admin else "Cancelled by an admin",
         now=now,
     )
-
-
-async def release_cancelled_stock(
-    *, db: Database, products: ProductsApi, now: datetime, batch_size: int = 50
-) -> int:
-    """Hand back the stock of cancelled orders; returns how many were released.
-
-    Rows are claimed by pushing ``release_due_at`` into the future (a lease), so
-    replicas never work on the same order and a crashed one's claim lapses.
-    """
-    async with db.write() as conn:
-        ids = list(
-            (
-                await conn.execute(
-                    select(orders.c.id)
-                    .where(orders.c.release_due_at <= now)
-                    .order_by(orders.c.release_due_at)
-                    .limit(batch_size)
-                    .with_for_update(**skip_locked(db.dialect))
-                )
-            ).scalars()
-        )
-        if not ids:
-            return 0
-        await conn.execute(
-            update(orders).where(orders.c.id.in_(ids)).values(release_due_at=now + RELEASE_LEASE)
-        )
-    done: list[str] = []
-    failed: list[str] = []
-    for order_id in ids:
-        try:
-            await products.release(order_id)  # False (404) means nothing was held
-        except DependencyUnavailable as exc:
-            log.warning(
-                "stock release for %s failed: %s", order_id, exc, extra={"order_id": order_id}
-            )
-            failed.append(order_id)
-        else:
-            done.append(order_id)
-    async with db.write() as conn:
-        if done:
-            await conn.execute(
-                update(orders).where(orders.c.id.in_(done)).values(release_due_at=None)
-            )
-        if failed:
-            await conn.execute(
-                update(orders)
-                .where(orders.c.id.in_(failed))
-                .values(release_due_at=now + RELEASE_RETRY)
-            )
-    return len(done)

@@ -31,8 +31,8 @@ from pasar_orders.app import create_app as create_orders_app
 from pasar_orders.bootstrap import Runtime
 from pasar_orders.outbox import relay_outbox
 from pasar_orders.settings import Settings as OrdersSettings
+from pasar_orders.settlement import settle_cancelled_orders
 from pasar_orders.tables import metadata as orders_metadata
-from pasar_orders.tracking import release_cancelled_stock
 from pasar_products.app import MIGRATIONS as PRODUCTS_MIGRATIONS
 from pasar_products.app import create_app as create_products_app
 from pasar_products.settings import Settings as ProductsSettings
@@ -251,8 +251,12 @@ class Shop:
         )
 
     async def release(self, now: datetime | None = None) -> int:
-        return await release_cancelled_stock(
-            db=self.runtime.db, products=self.runtime.products, now=now or utcnow()
+        """Run the settlement job once: release (and refund) cancelled orders."""
+        return await settle_cancelled_orders(
+            db=self.runtime.db,
+            products=self.runtime.products,
+            payments=self.runtime.payments,
+            now=now or utcnow(),
         )
 
     @property

@@ -153,3 +153,46 @@ async def test_the_test_provider_charges_once_per_order() -> None:
     )
     assert not declined.approved and declined.decline_reason == "card_declined"
     assert "4000" not in repr(Card("4000000000000002", "12/30", "123"))
+
+
+async def test_cancelling_a_paid_order_refunds_it_with_its_stock(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer, qty=2)
+    assert (await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)).status_code == 200
+    assert (await shop.post(buyer, f"/orders/{order['id']}/cancel")).status_code == 200
+
+    assert await shop.release() == 1
+
+    provider = shop.runtime.payments
+    assert isinstance(provider, TestCardProvider)
+    assert order["id"] in provider.refunded
+    assert await shop.stock(shirt["id"]) == 5
+
+
+async def test_an_order_cancelled_while_its_card_is_charged_is_refunded(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer, qty=2)
+    real = shop.runtime.payments
+    assert isinstance(real, TestCardProvider)
+
+    class CancelledMeanwhile:
+        """The gateway is slow; the customer cancels in another tab meanwhile."""
+
+        async def charge(self, **kwargs: Any) -> Any:
+            assert (await shop.post(buyer, f"/orders/{order['id']}/cancel")).status_code == 200
+            return await real.charge(**kwargs)
+
+        async def refund(self, **kwargs: Any) -> None:
+            await real.refund(**kwargs)
+
+    shop.runtime.payments = CancelledMeanwhile()
+    late = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
+    assert late.status_code == 409 and late.json()["code"] == "invalid_transition"
+
+    while await shop.release():
+        pass
+    assert order["id"] in real.refunded
+    assert await shop.stock(shirt["id"]) == 5
+    assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "cancelled"

@@ -1,0 +1,80 @@
+"""Settling cancelled orders after the fact: the stock goes back to the Product-Service
+and a payment already taken is refunded.
+
+A cancellation (by a customer, an admin or the payment expiry) commits first and sets
+``release_due_at``; this job then does the outside calls, each idempotent, and clears
+the mark only when all succeeded. Rows are claimed by pushing ``release_due_at`` into
+the future (a lease) under ``SKIP LOCKED``, so replicas never work on the same order and
+a crashed worker's claim simply lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from pasar_kit.db import Database, skip_locked
+from pasar_kit.problems import DependencyUnavailable
+from pasar_orders.payments import PaymentProvider
+from pasar_orders.remote import ProductsApi
+from pasar_orders.tables import orders
+
+log = logging.getLogger("pasar.orders.settlement")
+
+# How long a worker may take before another replica retries the same order.
+LEASE = timedelta(seconds=30)
+RETRY = timedelta(seconds=5)
+
+
+async def settle_cancelled_orders(
+    *,
+    db: Database,
+    products: ProductsApi,
+    payments: PaymentProvider | None,
+    now: datetime,
+    batch_size: int = 50,
+) -> int:
+    """Release (and refund) what cancelled orders still hold; returns how many were settled."""
+    async with db.write() as conn:
+        rows = (
+            await conn.execute(
+                select(orders.c.id, orders.c.payment_reference)
+                .where(orders.c.release_due_at <= now)
+                .order_by(orders.c.release_due_at)
+                .limit(batch_size)
+                .with_for_update(**skip_locked(db.dialect))
+            )
+        ).all()
+        if not rows:
+            return 0
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id.in_([row.id for row in rows]))
+            .values(release_due_at=now + LEASE)
+        )
+    done: list[str] = []
+    failed: list[str] = []
+    for row in rows:
+        try:
+            await products.release(row.id)  # False (404) means nothing was held
+            if row.payment_reference is not None and payments is not None:
+                await payments.refund(order_id=row.id, reference=row.payment_reference)
+        except DependencyUnavailable as exc:
+            log.warning(
+                "settling %s failed, will retry: %s", row.id, exc, extra={"order_id": row.id}
+            )
+            failed.append(row.id)
+        else:
+            done.append(row.id)
+    async with db.write() as conn:
+        if done:
+            await conn.execute(
+                update(orders).where(orders.c.id.in_(done)).values(release_due_at=None)
+            )
+        if failed:
+            await conn.execute(
+                update(orders).where(orders.c.id.in_(failed)).values(release_due_at=now + RETRY)
+            )
+    return len(done)
