@@ -18,13 +18,14 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, skip_locked
+from pasar_kit.db import Database, retrying, skip_locked
 from pasar_orders.remote import UsersApi
 from pasar_orders.tables import outbox
 
@@ -111,43 +112,52 @@ async def relay_outbox(
 ) -> int:
     """Deliver what is due; returns how many events were delivered."""
     earlier = outbox.alias("earlier")
-    async with db.write() as conn:
-        rows = (
+
+    async def claim() -> Sequence[Any]:
+        async with db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        outbox.c.id,
+                        outbox.c.event_id,
+                        outbox.c.user_id,
+                        outbox.c.type,
+                        outbox.c.order_id,
+                        outbox.c.status,
+                        outbox.c.message,
+                        outbox.c.occurred_at,
+                        outbox.c.attempts,
+                    )
+                    .where(
+                        outbox.c.delivered_at.is_(None),
+                        outbox.c.next_attempt_at <= now,
+                        ~exists().where(
+                            and_(
+                                earlier.c.order_id == outbox.c.order_id,
+                                earlier.c.delivered_at.is_(None),
+                                earlier.c.id < outbox.c.id,
+                            )
+                        ),
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(batch_size)
+                    .with_for_update(**skip_locked(db.dialect))
+                )
+            ).all()
+            if not rows:
+                return rows
             await conn.execute(
-                select(
-                    outbox.c.id,
-                    outbox.c.event_id,
-                    outbox.c.user_id,
-                    outbox.c.type,
-                    outbox.c.order_id,
-                    outbox.c.status,
-                    outbox.c.message,
-                    outbox.c.occurred_at,
-                    outbox.c.attempts,
-                )
-                .where(
-                    outbox.c.delivered_at.is_(None),
-                    outbox.c.next_attempt_at <= now,
-                    ~exists().where(
-                        and_(
-                            earlier.c.order_id == outbox.c.order_id,
-                            earlier.c.delivered_at.is_(None),
-                            earlier.c.id < outbox.c.id,
-                        )
-                    ),
-                )
-                .order_by(outbox.c.id)
-                .limit(batch_size)
-                .with_for_update(**skip_locked(db.dialect))
+                update(outbox)
+                .where(outbox.c.id.in_([row.id for row in rows]))
+                .values(next_attempt_at=now + LEASE, attempts=outbox.c.attempts + 1)
             )
-        ).all()
-        if not rows:
-            return 0
-        await conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_([row.id for row in rows]))
-            .values(next_attempt_at=now + LEASE, attempts=outbox.c.attempts + 1)
-        )
+            return rows
+
+    # A claim can deadlock with a concurrent outbox insert (MariaDB gap locks): the
+    # transaction rolled back whole, so it is simply run again.
+    rows = await retrying(claim)
+    if not rows:
+        return 0
 
     results = await asyncio.gather(
         *(users.notify(_event(row)) for row in rows), return_exceptions=True
@@ -158,23 +168,31 @@ async def relay_outbox(
         for row, result in zip(rows, results, strict=True)
         if isinstance(result, BaseException)
     ]
-    async with db.write() as conn:
-        if delivered:
-            await conn.execute(
-                update(outbox).where(outbox.c.id.in_(delivered)).values(delivered_at=now)
-            )
-        for row, error in failed:
-            log.warning(
-                "notification %s not delivered (attempt %d): %s",
-                row.event_id,
-                row.attempts + 1,
-                error,
-                extra={"order_id": row.order_id},
-            )
-            retry_at = now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
-            await conn.execute(
-                update(outbox).where(outbox.c.id == row.id).values(next_attempt_at=retry_at)
-            )
+    for row, error in failed:
+        log.warning(
+            "notification %s not delivered (attempt %d): %s",
+            row.event_id,
+            row.attempts + 1,
+            error,
+            extra={"order_id": row.order_id},
+        )
+    retries = {
+        row.id: now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
+        for row, _ in failed
+    }
+
+    async def record() -> None:
+        async with db.write() as conn:
+            if delivered:
+                await conn.execute(
+                    update(outbox).where(outbox.c.id.in_(delivered)).values(delivered_at=now)
+                )
+            for event_id, retry_at in retries.items():
+                await conn.execute(
+                    update(outbox).where(outbox.c.id == event_id).values(next_attempt_at=retry_at)
+                )
+
+    await retrying(record)
     return len(delivered)
 
 

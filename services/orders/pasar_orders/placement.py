@@ -162,20 +162,25 @@ async def _saga(
 
     order_id = str(uuid.uuid4())
     address = request.shipping_address.model_dump()
-    async with db.write() as conn:
-        await conn.execute(
-            insert(orders).values(
-                id=order_id,
-                user_id=user_id,
-                status=PLACING,
-                total=0,
-                currency="",
-                shipping_address=address,
-                note=request.note,
-                created_at=now,
-                updated_at=now,
+
+    async def start() -> None:
+        async with db.write() as conn:
+            await conn.execute(
+                insert(orders).values(
+                    id=order_id,
+                    user_id=user_id,
+                    status=PLACING,
+                    total=0,
+                    currency="",
+                    shipping_address=address,
+                    note=request.note,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
-        )
+
+    # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
+    await retrying(start)
 
     try:
         reservation = await products.reserve(

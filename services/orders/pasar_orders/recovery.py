@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
-from pasar_kit.db import Database, skip_locked
+from pasar_kit.db import Database, retrying, skip_locked
 from pasar_kit.problems import DependencyUnavailable
 from pasar_orders.idempotency import purge_idempotency_keys
 from pasar_orders.outbox import purge_delivered
@@ -83,35 +83,40 @@ async def expire_unpaid_orders(
 ) -> int:
     """Cancel orders left unpaid past the window; returns how many were cancelled."""
     cutoff = now - timedelta(seconds=window_seconds)
-    async with db.write() as conn:
-        rows = (
-            await conn.execute(
-                select(orders.c.id, orders.c.user_id)
-                .where(
-                    orders.c.status == OrderStatus.PENDING_PAYMENT.value,
-                    orders.c.created_at < cutoff,
-                    orders.c.paid_at.is_(None),
+
+    async def expire() -> int:
+        async with db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(orders.c.id, orders.c.user_id)
+                    .where(
+                        orders.c.status == OrderStatus.PENDING_PAYMENT.value,
+                        orders.c.created_at < cutoff,
+                        orders.c.paid_at.is_(None),
+                    )
+                    .order_by(orders.c.created_at)
+                    .limit(batch_size)
+                    .with_for_update(**skip_locked(db.dialect))
                 )
-                .order_by(orders.c.created_at)
-                .limit(batch_size)
-                .with_for_update(**skip_locked(db.dialect))
-            )
-        ).all()
-        cancelled = 0
-        for row in rows:
-            # paid_at IS NULL again in the update: a payment that just landed wins.
-            cancelled += await apply_transition(
-                conn,
-                order_id=row.id,
-                user_id=row.user_id,
-                current=OrderStatus.PENDING_PAYMENT.value,
-                target=OrderStatus.CANCELLED,
-                by=SYSTEM,
-                note="Not paid in time",
-                now=now,
-                extra_condition=orders.c.paid_at.is_(None),
-            )
-    return cancelled
+            ).all()
+            cancelled = 0
+            for row in rows:
+                # paid_at IS NULL again in the update: a payment that just landed wins.
+                cancelled += await apply_transition(
+                    conn,
+                    order_id=row.id,
+                    user_id=row.user_id,
+                    current=OrderStatus.PENDING_PAYMENT.value,
+                    target=OrderStatus.CANCELLED,
+                    by=SYSTEM,
+                    note="Not paid in time",
+                    now=now,
+                    extra_condition=orders.c.paid_at.is_(None),
+                )
+        return cancelled
+
+    # The outbox inserts can deadlock with a relay's claim: run the batch again.
+    return await retrying(expire)
 
 
 async def purge_old_records(

@@ -11,11 +11,13 @@ a crashed worker's claim simply lapses.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
-from pasar_kit.db import Database, skip_locked
+from pasar_kit.db import Database, retrying, skip_locked
 from pasar_kit.problems import DependencyUnavailable
 from pasar_orders.payments import PaymentProvider
 from pasar_orders.remote import ProductsApi
@@ -37,23 +39,30 @@ async def settle_cancelled_orders(
     batch_size: int = 50,
 ) -> int:
     """Release (and refund) what cancelled orders still hold; returns how many were settled."""
-    async with db.write() as conn:
-        rows = (
+
+    async def claim() -> Sequence[Any]:
+        async with db.write() as conn:
+            rows = (
+                await conn.execute(
+                    select(orders.c.id, orders.c.payment_reference)
+                    .where(orders.c.release_due_at <= now)
+                    .order_by(orders.c.release_due_at)
+                    .limit(batch_size)
+                    .with_for_update(**skip_locked(db.dialect))
+                )
+            ).all()
+            if not rows:
+                return rows
             await conn.execute(
-                select(orders.c.id, orders.c.payment_reference)
-                .where(orders.c.release_due_at <= now)
-                .order_by(orders.c.release_due_at)
-                .limit(batch_size)
-                .with_for_update(**skip_locked(db.dialect))
+                update(orders)
+                .where(orders.c.id.in_([row.id for row in rows]))
+                .values(release_due_at=now + LEASE)
             )
-        ).all()
-        if not rows:
-            return 0
-        await conn.execute(
-            update(orders)
-            .where(orders.c.id.in_([row.id for row in rows]))
-            .values(release_due_at=now + LEASE)
-        )
+            return rows
+
+    rows = await retrying(claim)
+    if not rows:
+        return 0
     done: list[str] = []
     failed: list[str] = []
     for row in rows:
@@ -68,13 +77,22 @@ async def settle_cancelled_orders(
             failed.append(row.id)
         else:
             done.append(row.id)
-    async with db.write() as conn:
-        if done:
-            await conn.execute(
-                update(orders).where(orders.c.id.in_(done)).values(release_due_at=None)
-            )
-        if failed:
-            await conn.execute(
-                update(orders).where(orders.c.id.in_(failed)).values(release_due_at=now + RETRY)
-            )
+
+    async def record() -> None:
+        # Only rows still under our lease: one marked again meanwhile (a payment that
+        # landed on the cancelled order) must be settled once more, with its refund.
+        ours = orders.c.release_due_at == now + LEASE
+        async with db.write() as conn:
+            if done:
+                await conn.execute(
+                    update(orders).where(orders.c.id.in_(done), ours).values(release_due_at=None)
+                )
+            if failed:
+                await conn.execute(
+                    update(orders)
+                    .where(orders.c.id.in_(failed), ours)
+                    .values(release_due_at=now + RETRY)
+                )
+
+    await retrying(record)
     return len(done)
