@@ -60,8 +60,11 @@ def test_live_openapi_holds(
         str(Path(sys.executable).parent / "st"), "run", f"{shop.url(service)}/openapi.json",
         "--checks", "all", "--exclude-checks", CHECKS_LEFT_OUT,
         "--max-examples", EXAMPLES, "--seed", "20261125", "--no-color",
-        "--workers", "2", "--request-timeout", "20",
+        # One worker: hypothesis parses lambdas with ast, which is not thread-safe on 3.11.
+        "--workers", "1", "--request-timeout", "20",
         "--suppress-health-check", "all", "--generation-database", "none",
+        # A customer is refused admin routes by design; that is not a finding.
+        "--warnings", "off",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
     token = tokens[role]
