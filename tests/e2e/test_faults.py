@@ -114,6 +114,9 @@ def fault_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultShop]:
             "orders",
             orders_env(urls["orders"], users.url, products.url, secret, **ORDERS_SETTINGS),
         )
+        # As `pasar up` does: users first, whose JWKS the others fetch when they start.
+        users.start()
+        users.wait_ready()
         fleet.start_all()
         shop = FaultShop({"users": users, "products": products, "orders": orders}, urls)
         yield shop
@@ -388,6 +391,46 @@ async def test_products_stopped_placements_answer_503_fast(shop: FaultShop) -> N
         f"\nSIGSTOP products: {len(while_stopped)} placements sent while stopped, all 503 "
         f"(slowest answer {slowest:.1f}s)"
     )
+
+
+async def test_products_killed_during_status_changes(shop: FaultShop) -> None:
+    """A cancellation stands while products is down; its stock comes back afterwards."""
+    orders_url = shop.url("orders")
+    async with httpx.AsyncClient(timeout=60) as http:
+        case = await new_case(http, shop, customers=2, products=2, stock=100)
+        placed = [await place_surely(case, orders_url, n % 2) for n in range(10)]
+        shop.inject("kill -9", "products")
+        for n, order in enumerate(placed):
+            if n % 2:
+                token = case.customers[n % 2][1]
+                url, body = f"{orders_url}/orders/{order['id']}/cancel", None
+            else:
+                token = case.admin
+                url, body = f"{orders_url}/orders/{order['id']}/status", {"status": "shipped"}
+            response = await http.post(url, headers=bearer(token), json=body)
+            assert response.status_code == 200, response.text
+        shop.processes["products"].start()
+        await asyncio.to_thread(shop.processes["products"].wait_ready)
+        attempts = [Attempt(n % 2, o["items"], "before", 201, o) for n, o in enumerate(placed)]
+        orders, notes = await assert_settled(case, shop, attempts)
+    cancelled = sum(1 for o in orders.values() if o["status"] == "cancelled")
+    print(f"\nkill -9 products: {cancelled} cancellations stood and released later, {notes} notes")
+
+
+async def test_users_killed_during_placements(shop: FaultShop) -> None:
+    async with httpx.AsyncClient(timeout=60) as http:
+        case = await new_case(http, shop, customers=3, products=2, stock=200)
+        burst = Burst(case, shop.url("orders"), count=40, concurrency=8)
+        task = asyncio.create_task(burst.run())
+        await burst.until_answered(4, task)
+        shop.inject("kill -9", "users")
+        attempts = await asyncio.wait_for(task, timeout=SETTLE)
+        assert_only_expected_answers(attempts, transport_errors=False)
+        shop.processes["users"].start()
+        await asyncio.to_thread(shop.processes["users"].wait_ready)
+        _orders, notes = await assert_settled(case, shop, attempts)
+    answers = Counter(a.status for a in attempts)
+    print(f"\nkill -9 users: placements {dict(answers)}, {notes} notifications once")
 
 
 async def test_users_killed_during_status_changes(shop: FaultShop) -> None:

@@ -112,7 +112,9 @@ def replica_shop(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rep
             )
             for i in range(2)
         ]
-        # All at once: none calls another while it starts.
+        # As `pasar up` does: users first, whose JWKS the others fetch when they start.
+        users.start()
+        users.wait_ready()
         fleet.start_all()
         failed_before = request.session.testsfailed
         yield ReplicaShop(
