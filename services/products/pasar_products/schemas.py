@@ -47,7 +47,7 @@ class ProductUpdate(_Request):
     price: Price | None = None
     category: Category | None = None
     image_url: ImageUrl | None = None
-    active: bool | None = None
+    active: Annotated[bool, Field(strict=True)] | None = None
 
     @field_validator("sku")
     @classmethod

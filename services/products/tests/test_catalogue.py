@@ -166,7 +166,7 @@ async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(products_catal
 async def test_patch_cannot_set_stock_or_null_a_required_field(products_catalogue: Any) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
-    for body in ({"stock": 5}, {"name": None}, {"price": None}, {"price": -5}):
+    for body in ({"stock": 5}, {"name": None}, {"price": None}, {"price": -5}, {"active": 0}):
         response = await client.patch(f"/products/{product['id']}", json=body, headers=admin)
         assert response.status_code == 422, body
 
