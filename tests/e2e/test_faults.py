@@ -253,7 +253,7 @@ def assert_only_expected_answers(attempts: list[Attempt], *, transport_errors: b
 
 async def place_surely(case: Case, orders_url: str, customer: int) -> dict[str, Any]:
     """One order while nothing is broken (a busy machine may still time out: try again)."""
-    for _ in range(5):
+    for _ in range(10):
         response = await place_order_async(
             case.http, orders_url, case.customers[customer][1], case.items()
         )
