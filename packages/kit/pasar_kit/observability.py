@@ -192,6 +192,11 @@ class MetricsMiddleware:
 
 def _route_template(scope: Scope) -> str:
     """The matched route's path template, so ids do not explode label cardinality."""
+    # The router leaves the route it picked in the scope; routes added with
+    # include_router are only reachable that way (their wrapper has no path).
+    path = getattr(scope.get("route"), "path", None)
+    if isinstance(path, str):
+        return path
     app = scope.get("app")
     router = getattr(app, "router", None)
     for route in getattr(router, "routes", ()):
