@@ -28,7 +28,11 @@ async def test_health_ready_metrics_and_request_ids(products_client: httpx.Async
     assert response.headers["X-Request-ID"] == "abc-123"
     metrics = await products_client.get("/metrics")
     assert metrics.status_code == 200
-    assert 'http_requests_total{method="GET"' in metrics.text
+    # Labelled by route template (the id of a product never becomes a label).
+    await products_client.get("/products/some-id")
+    metrics = await products_client.get("/metrics")
+    assert 'route="/products"' in metrics.text
+    assert 'route="/products/{product_id}"' in metrics.text
     assert 'service="products"' in metrics.text
 
 
