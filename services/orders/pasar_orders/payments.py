@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
-from pasar_kit.db import Database
+from pasar_kit.db import Database, utcnow
 from pasar_orders.problems import (
     InvalidTransition,
     NotOrderOwner,
@@ -43,6 +43,11 @@ class Card:
 
     def __repr__(self) -> str:  # never print the number
         return f"Card(****{self.number[-4:]})"
+
+    def expired(self, *, today: date) -> bool:
+        """A card is valid through the last day of its expiry month."""
+        month, year = self.expiry.split("/")
+        return (2000 + int(year), int(month)) < (today.year, today.month)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ class TestCardProvider:
             if card.number != self.APPROVE:
                 reason = "card_declined" if card.number == self.DECLINE else "card_not_accepted"
                 return PaymentResult(approved=False, decline_reason=reason)
+            if card.expired(today=utcnow().date()):
+                return PaymentResult(approved=False, decline_reason="expired_card")
             result = PaymentResult(approved=True, reference=f"test_{uuid.uuid4().hex[:24]}")
             self._charges[order_id] = result
             return result

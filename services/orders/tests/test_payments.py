@@ -153,6 +153,10 @@ async def test_the_test_provider_charges_once_per_order() -> None:
     )
     assert not declined.approved and declined.decline_reason == "card_declined"
     assert "4000" not in repr(Card("4000000000000002", "12/30", "123"))
+    expired = await provider.charge(
+        order_id="o-3", amount=10, currency="IDR", card=Card("4242424242424242", "01/20", "123")
+    )
+    assert not expired.approved and expired.decline_reason == "expired_card"
 
 
 async def test_cancelling_a_paid_order_refunds_it_with_its_stock(paying_shop: Shop) -> None:
