@@ -7,15 +7,18 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# PostgreSQL cannot store NUL in text; refused here so it is a 422, not a database error.
+NO_NUL = r"^[^\x00]*$"
+
 MAX_MONEY = 10**15  # far above any price, far below BIGINT's limit
 MAX_STOCK = 10**9
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=5000)]
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+Description = Annotated[str, Field(max_length=5000, pattern=NO_NUL)]
 Price = Annotated[int, Field(ge=0, le=MAX_MONEY, strict=True)]
-Category = Annotated[str, Field(min_length=1, max_length=100)]
-ImageUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")]
+Category = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+ImageUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s\x00]+$")]
 
 
 class _Request(BaseModel):
@@ -94,7 +97,7 @@ class CategoryCount(BaseModel):
 
 class StockAdjustmentCreate(_Request):
     delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, strict=True)]
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
     @field_validator("delta")
     @classmethod
@@ -105,7 +108,7 @@ class StockAdjustmentCreate(_Request):
 
 
 class ReservationItemIn(_Request):
-    product_id: Annotated[str, Field(min_length=1, max_length=36)]
+    product_id: Annotated[str, Field(min_length=1, max_length=36, pattern=NO_NUL)]
     quantity: Annotated[int, Field(ge=1, le=1000, strict=True)]
 
 

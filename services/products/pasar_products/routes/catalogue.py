@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlalchemy import RowMapping
 
 from pasar_kit.auth import Admin
@@ -15,6 +15,7 @@ from pasar_products.deps import DB, IncludeArchived, Now, SettingsDep, Totals
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
+    NO_NUL,
     CategoryCount,
     ProductCreate,
     ProductPage,
@@ -25,6 +26,7 @@ from pasar_products.schemas import (
 
 router = APIRouter(tags=["products"])
 
+ProductId = Annotated[str, Path(pattern=NO_NUL)]
 IfMatch = Annotated[
     str | None,
     Header(description="An ETag from a previous read; the change is refused (412) if stale."),
@@ -62,9 +64,13 @@ async def list_products(
     include_archived: IncludeArchived,
     q: Annotated[
         str | None,
-        Query(max_length=100, description="Case-insensitive match on name, description, SKU"),
+        Query(
+            max_length=100,
+            pattern=NO_NUL,
+            description="Case-insensitive match on name, description, SKU",
+        ),
     ] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     min_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     max_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     in_stock: Annotated[bool, Query(description="true: only products with stock")] = False,
@@ -113,7 +119,7 @@ async def list_categories(db: DB) -> list[CategoryCount]:
     responses=problems(404),
 )
 async def get_product(
-    product_id: str, db: DB, settings: SettingsDep, response: Response
+    product_id: ProductId, db: DB, settings: SettingsDep, response: Response
 ) -> ProductPublic:
     """One product, archived ones included (old orders link to them), with an ETag."""
     product = await catalogue.get_product(db=db, product_id=product_id)
@@ -154,7 +160,7 @@ async def create_product(
     responses=problems(401, 403, 404, 409, 412, 422),
 )
 async def update_product(
-    product_id: str,
+    product_id: ProductId,
     body: ProductUpdate,
     _admin: Admin,
     db: DB,
@@ -184,7 +190,7 @@ async def update_product(
     responses=problems(401, 403, 404, 412),
 )
 async def archive_product(
-    product_id: str, _admin: Admin, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
+    product_id: ProductId, _admin: Admin, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
 ) -> Response:
     """Archive: hidden from the public list, still readable by id. Idempotent."""
     await catalogue.archive_product(
@@ -204,7 +210,7 @@ async def archive_product(
     responses=problems(401, 403, 404, 409, 422),
 )
 async def adjust_stock(
-    product_id: str,
+    product_id: ProductId,
     body: StockAdjustmentCreate,
     admin: Admin,
     db: DB,

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_products import reservations
 from pasar_products.deps import DB, Now, SettingsDep
 from pasar_products.reservations import Reservation
-from pasar_products.schemas import ReservationCreate, ReservationItemPublic, ReservationPublic
+from pasar_products.schemas import (
+    NO_NUL,
+    ReservationCreate,
+    ReservationItemPublic,
+    ReservationPublic,
+)
 
 router = APIRouter(prefix="/internal/reservations", tags=["internal"])
 
+ReservationId = Annotated[str, Path(pattern=NO_NUL)]
 Service = Annotated[Principal, Depends(require_scope("stock:reserve"))]
 
 
@@ -77,7 +83,9 @@ async def create_reservation(
     response_model=ReservationPublic,
     responses=problems(401, 403, 404),
 )
-async def get_reservation(reservation_id: str, _service: Service, db: DB) -> ReservationPublic:
+async def get_reservation(
+    reservation_id: ReservationId, _service: Service, db: DB
+) -> ReservationPublic:
     """The reservation and its status."""
     return public(await reservations.get_reservation(db=db, reservation_id=reservation_id))
 
@@ -89,7 +97,7 @@ async def get_reservation(reservation_id: str, _service: Service, db: DB) -> Res
     responses=problems(401, 403, 404, 409),
 )
 async def commit_reservation(
-    reservation_id: str, _service: Service, db: DB, now: Now
+    reservation_id: ReservationId, _service: Service, db: DB, now: Now
 ) -> ReservationPublic:
     """Held -> committed: it no longer expires. Idempotent."""
     return public(await reservations.commit(db=db, reservation_id=reservation_id, now=now))
@@ -102,7 +110,7 @@ async def commit_reservation(
     responses=problems(401, 403, 404),
 )
 async def release_reservation(
-    reservation_id: str, _service: Service, db: DB, now: Now
+    reservation_id: ReservationId, _service: Service, db: DB, now: Now
 ) -> ReservationPublic:
     """Held or committed -> released; the stock returns exactly once. Idempotent."""
     return public(await reservations.release(db=db, reservation_id=reservation_id, now=now))
