@@ -180,7 +180,10 @@ class MetricsMiddleware:
             method = scope["method"]
             self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
             self.metrics.latency.labels(self.metrics.service, method, route).observe(elapsed)
-            access_log.info(
+            # Probes and scrapes would drown the log; they stay at DEBUG.
+            level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
+            access_log.log(
+                level,
                 "%s %s %d %.1fms",
                 method,
                 scope["path"],
