@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pasar_kit.problems import Forbidden, Unauthorized
+from pasar_kit.problems import DependencyUnavailable, Forbidden, Unauthorized
 
 ALGORITHM = "EdDSA"
 
@@ -134,7 +134,9 @@ class RemoteJWKS:
     """The users service's JWKS, fetched over HTTP and cached.
 
     An unknown ``kid`` triggers one refetch (a rotated key), but at most one every
-    ``min_refetch_seconds`` so forged kids cannot turn into a request flood.
+    ``min_refetch_seconds`` so forged kids cannot turn into a request flood. When the JWKS
+    cannot be fetched at all, a token with a key we do not hold is answered 503, not 401:
+    the token may be perfectly good, we just cannot tell yet.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class RemoteJWKS:
         self.timeout = timeout
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
+        self._reachable = False
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
@@ -158,8 +161,16 @@ class RemoteJWKS:
         stale = now - self._fetched_at > self.cache_seconds
         if kid in self._keys and not stale:
             return self._keys[kid]
-        if stale or now - self._fetched_at > self.min_refetch_seconds:
+        # After a failed fetch, try again sooner: the users service may just be starting.
+        interval = (
+            self.min_refetch_seconds if self._reachable else min(1.0, self.min_refetch_seconds)
+        )
+        if stale or now - self._fetched_at > interval:
             await self._refresh()
+        if kid not in self._keys and not self._reachable:
+            raise DependencyUnavailable(
+                "The signing keys cannot be fetched from the users service.", retry_after=1
+            )
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
@@ -181,9 +192,11 @@ class RemoteJWKS:
             except (aiohttp.ClientError, TimeoutError, ValueError, jwt.PyJWKError):
                 # Keep serving the keys we had: tokens already issued still verify.
                 self._fetched_at = time.monotonic()
+                self._reachable = False
                 return
             self._keys = keys
             self._fetched_at = time.monotonic()
+            self._reachable = True
 
 
 class TokenVerifier:

@@ -119,3 +119,36 @@ def test_jwks_has_no_private_material(key: SigningKey) -> None:
     assert entry["kid"] == key.kid
     assert entry["alg"] == "EdDSA"
     assert "d" not in entry
+
+
+async def test_remote_jwks_verifies_and_refuses_unknown_kids(key: SigningKey) -> None:
+    from fastapi import FastAPI
+
+    from pasar_kit.auth import RemoteJWKS
+    from pasar_kit.testing import serve
+
+    users = FastAPI()
+
+    @users.get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, object]:
+        return jwks_document([key])
+
+    async with serve(users) as url:
+        source = RemoteJWKS(f"{url}/.well-known/jwks.json")
+        verifier = TokenVerifier(source, issuer=ISS, audience=AUD)
+        assert (await verifier.verify(user_token(key))).subject == "u-1"
+        with pytest.raises(Unauthorized):
+            await verifier.verify(user_token(SigningKey.generate()))
+
+
+async def test_unreachable_jwks_is_503_not_401(key: SigningKey) -> None:
+    from pasar_kit.auth import RemoteJWKS
+    from pasar_kit.problems import DependencyUnavailable
+
+    verifier = TokenVerifier(
+        RemoteJWKS("http://127.0.0.1:1/.well-known/jwks.json", timeout=1),
+        issuer=ISS,
+        audience=AUD,
+    )
+    with pytest.raises(DependencyUnavailable):
+        await verifier.verify(user_token(key))
