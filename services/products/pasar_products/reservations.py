@@ -84,10 +84,6 @@ def merge_items(items: Iterable[tuple[str, int]]) -> dict[str, int]:
 class _Shortfall(Exception):
     """A guarded decrement matched nothing; the transaction must roll back first."""
 
-    def __init__(self, wanted: Mapping[str, int]) -> None:
-        super().__init__("shortfall")
-        self.wanted = wanted
-
 
 async def _load(
     conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
@@ -133,16 +129,23 @@ def _replay(existing: Reservation, wanted: Mapping[str, int]) -> Reserved:
     return Reserved(reservation=existing, created=False)
 
 
-async def _shortages(db: Database, wanted: Mapping[str, int]) -> list[dict[str, object]]:
+async def _availability(db: Database, wanted: Mapping[str, int]) -> dict[str, int]:
+    """What is available now of each product, read after the failed transaction."""
     async with db.read() as conn:
         rows = await conn.execute(
             select(products.c.id, products.c.stock).where(products.c.id.in_(list(wanted)))
         )
         available = {row.id: int(row.stock) for row in rows}
+    return {pid: available.get(pid, 0) for pid in wanted}
+
+
+def _shortages(
+    wanted: Mapping[str, int], available: Mapping[str, int], *, all_lines: bool = False
+) -> list[dict[str, object]]:
     return [
-        {"product_id": pid, "requested": qty, "available": available.get(pid, 0)}
+        {"product_id": pid, "requested": qty, "available": available[pid]}
         for pid, qty in wanted.items()
-        if available.get(pid, 0) < qty
+        if all_lines or available[pid] < qty
     ]
 
 
@@ -183,7 +186,7 @@ async def reserve(
                     f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown
                 )
             if any(catalogue[pid].stock < qty for pid, qty in wanted.items()):
-                raise _Shortfall(wanted)  # fail fast, before taking any lock
+                raise _Shortfall  # fail fast, before taking any lock
             # The header first: a concurrent request with the same id waits on it here,
             # before touching stock, and then fails its insert (answered as a replay).
             await conn.execute(
@@ -203,7 +206,7 @@ async def reserve(
                     .values(stock=products.c.stock - qty)
                 )
                 if taken.rowcount != 1:
-                    raise _Shortfall(wanted)
+                    raise _Shortfall
             lines = [
                 Line(
                     product_id=pid,
@@ -219,15 +222,22 @@ async def reserve(
                 insert(reservation_lines),
                 [{"reservation_id": reservation_id, **asdict(line)} for line in lines],
             )
-            created = await _load(conn, reservation_id)
-        assert created is not None
+        created = Reservation(
+            id=reservation_id,
+            status=HELD,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+            created_at=now,
+            lines=tuple(lines),
+        )
         return Reserved(reservation=created, created=True)
 
+    available: dict[str, int] = {}
     for _ in range(3):
         try:
             return await retrying(attempt)
-        except _Shortfall as shortfall:
-            shortages = await _shortages(db, shortfall.wanted)
+        except _Shortfall:
+            available = await _availability(db, wanted)
+            shortages = _shortages(wanted, available)
             if shortages:
                 raise OutOfStock("Not enough stock for every line.", shortages=shortages) from None
             # The stock came back between our decrement and this read: try again.
@@ -238,11 +248,10 @@ async def reserve(
             if existing is None:
                 raise
             return _replay(existing, wanted)
+    # Stock this contended keeps slipping away between tries: report every line.
     raise OutOfStock(
         "Not enough stock for every line.",
-        shortages=[
-            {"product_id": pid, "requested": qty, "available": None} for pid, qty in wanted.items()
-        ],
+        shortages=_shortages(wanted, available, all_lines=True),
     )
 
 
