@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiosqlite
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,19 +83,57 @@ def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+class _InlineSqlite(aiosqlite.Connection):
+    """aiosqlite without its worker thread: each sqlite3 call runs on the event loop.
+
+    A SQLite statement on a page-cached WAL database takes microseconds, while handing it
+    to a thread and back costs a GIL round trip that a busy event loop stretches to
+    milliseconds (placement latency was dominated by it). Only this process writes its
+    file, so a call blocks only for the statement itself.
+    """
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        self.stop()
+
+
 def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+    path = make_url(url).database or ":memory:"
+
+    async def connect() -> aiosqlite.Connection:
+        # isolation_level=None: BEGIN is ours to issue (see _on_begin).
+        return await _InlineSqlite(
+            lambda: sqlite3.connect(path, timeout=30, isolation_level=None), 64
+        )
+
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=30,
-        connect_args={"timeout": 30},
+        async_creator=connect,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control from the driver so BEGIN is ours to issue.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -152,8 +194,6 @@ class Database:
         if self._reader is not self._writer:
             await self._reader.dispose()
 
-
-T = TypeVar("T")
 
 # MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout. PostgreSQL: 40P01 deadlock,
 # 40001 serialization failure. SQLite: "database is locked" past the busy timeout.
