@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from importlib import resources
+from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -33,6 +34,9 @@ def alembic_config(url: str, script_location: str) -> Config:
 
 
 def upgrade(url: str, script_location: str, revision: str = "head") -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url, script_location), revision)
 
 
