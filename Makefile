@@ -34,7 +34,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 $(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# Debian's python3 may lack ensurepip (python3-venv): then make the venv without
+	@# pip and let the system pip put pip into it.
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV); }
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || \
+		$(PYTHON) -m pip --python $(BIN)/python install --quiet pip
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(foreach p,$(PACKAGES),-e $(p))
