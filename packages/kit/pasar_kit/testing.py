@@ -106,7 +106,10 @@ async def serve(app: FastAPI, *, port: int = 0) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # A hanging handler (fault tests) must not hold the shutdown for long.
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=1
+    )
     server = uvicorn.Server(config)
     # uvicorn would otherwise take over Ctrl-C for the whole test run.
     server.capture_signals = _no_signals  # type: ignore[method-assign]
