@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pasar_kit.guards import NulGuardMiddleware
 from pasar_kit.observability import (
     BodyLimitMiddleware,
     Metrics,
@@ -59,6 +60,7 @@ def service_app(
     checks = [_database_ready, *(ready_checks or [])]
 
     # Outermost first: the request id must exist before anything logs.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -137,3 +137,22 @@ async def test_readyz_is_503_when_database_is_unusable(tmp_path: object) -> None
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             assert_problem(await c.get("/readyz"), 503, "service_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "content"),
+    [
+        ("post", "/things", b'{"name": "a\\u0000b"}'),
+        ("post", "/things", b'{"name": "a\x00b"}'),
+        ("get", "/healthz?q=a%00b", None),
+        ("get", "/things/a%00b", None),
+    ],
+)
+async def test_nul_characters_are_422_not_a_database_error(
+    client: httpx.AsyncClient, method: str, url: str, content: bytes | None
+) -> None:
+    kwargs = (
+        {"content": content, "headers": {"content-type": "application/json"}} if content else {}
+    )
+    response = await client.request(method.upper(), url, **kwargs)
+    assert_problem(response, 422, "invalid_characters")
