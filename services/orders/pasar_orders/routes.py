@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import utcnow
+from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import PROBLEM_JSON, problems
 from pasar_orders.bootstrap import OUTBOX, SETTLEMENT, Runtime
 from pasar_orders.idempotency import validate_key
@@ -92,8 +93,8 @@ async def place(
 async def index(
     user: CurrentUser,
     runtime: RuntimeDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
     user_id: Annotated[str | None, Query(description="Admins only: one customer's orders.")] = None,
     status: OrderStatus | None = None,
 ) -> dict[str, Any]:

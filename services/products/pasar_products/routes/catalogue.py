@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from sqlalchemy import RowMapping
 
 from pasar_kit.auth import Admin
+from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
@@ -75,8 +76,8 @@ async def list_products(
     max_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
     in_stock: Annotated[bool, Query(description="true: only products with stock")] = False,
     sort: Sort = "name",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> ProductPage:
     """Active products, filtered, searched, sorted and paged (archived too for admins)."""
     query = ProductQuery(

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts
-from pasar_users.routes.deps import ActiveAdmin, DatabaseDep, Limit, Offset
+from pasar_users.routes.deps import ActiveAdmin, DatabaseDep
 from pasar_users.schemas import UserAdminUpdate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["admin"])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
 from pasar_kit.auth import Admin, Principal
 from pasar_kit.db import Database
-from pasar_kit.pagination import MAX_OFFSET
 from pasar_users import accounts
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
@@ -39,5 +38,3 @@ DatabaseDep = Annotated[Database, Depends(_db)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ActiveAdmin = Annotated[Principal, Depends(_active_admin)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from pasar_kit.auth import CurrentUser
+from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import DatabaseDep, Limit, Offset, PasswordsDep
+from pasar_users.routes.deps import DatabaseDep, PasswordsDep
 from pasar_users.schemas import (
     NotificationPage,
     NotificationPublic,
