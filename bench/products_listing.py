@@ -71,7 +71,7 @@ async def seed(url: str, count: int) -> None:
                     "sku": f"SKU-{i:07d}",
                     "name": name,
                     "description": f"{name}: {' '.join(rng.choices(WORDS, k=12))}",
-                    "price": rng.randrange(1_000, 5_000_000) * 100,
+                    "price": rng.randrange(1_000, 5_000_000),
                     "stock": rng.choice([0, 0, 1, 5, 20, 100]),
                     "category": rng.choice(CATEGORIES),
                     "image_url": None,

@@ -1,6 +1,6 @@
 """A demo catalogue for ``pasar up``: a few dozen plausible products, prices in IDR.
 
-Prices are minor units: ``1_500_000`` is Rp 15.000,00.
+Prices are whole rupiah, as the API counts IDR: ``92_000`` is Rp 92.000.
 """
 
 from __future__ import annotations
@@ -321,7 +321,7 @@ async def seed_demo_catalogue(*, db: Database, now: datetime | None = None) -> i
                     "sku": sku,
                     "name": name,
                     "category": category,
-                    "price": rupiah * 100,
+                    "price": rupiah,
                     "stock": stock,
                     "description": description,
                 },
