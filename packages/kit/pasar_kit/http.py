@@ -15,6 +15,7 @@ import json as jsonlib
 import logging
 import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,16 @@ class Reply:
         return 200 <= self.status < 300
 
 
+@dataclass(frozen=True)
+class _Body:
+    """What one call sends besides its method and path."""
+
+    json: Any
+    form: Mapping[str, str] | None
+    params: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None
+    headers: Mapping[str, str] | None
+
+
 class _Failure(Exception):
     """A call that did not produce a usable answer (network, timeout, 5xx, garbage)."""
 
@@ -88,6 +99,7 @@ class ServiceClient:
         retries: int = 2,
         breaker: CircuitBreaker | None = None,
         credentials: ClientCredentials | None = None,
+        throttling_is_failure: bool = True,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
@@ -95,6 +107,9 @@ class ServiceClient:
         self.retries = retries
         self.breaker = breaker or CircuitBreaker()
         self.credentials = credentials
+        # Between services a 429 means "overloaded, back off"; a storefront relaying a
+        # shopper's login wants the 429 itself (too many attempts), not a 503.
+        self.throttling_is_failure = throttling_is_failure
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -115,12 +130,17 @@ class ServiceClient:
         path: str,
         *,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None = None,
+        headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         authenticated: bool = True,
     ) -> Reply:
         """Make the call; a 2xx-4xx answer is returned, anything else raises 503.
 
         ``idempotent`` marks a POST that is safe to repeat (a reservation keyed by its id).
+        ``headers`` are added to the call (a shopper's bearer token, for a storefront);
+        ``form`` sends a form-encoded body instead of ``json``.
         """
         if idempotent is None:
             idempotent = method.upper() in _IDEMPOTENT
@@ -134,7 +154,9 @@ class ServiceClient:
         while True:
             attempt += 1
             try:
-                reply = await self._once(method, path, json, authenticated)
+                reply = await self._once(
+                    method, path, _Body(json, form, params, headers), authenticated
+                )
             except _Failure as exc:
                 self.breaker.record_failure()
                 log.warning(
@@ -156,8 +178,8 @@ class ServiceClient:
                 continue
             return reply
 
-    async def _once(self, method: str, path: str, body: Any, authenticated: bool) -> Reply:
-        headers = {"Accept": "application/json"}
+    async def _once(self, method: str, path: str, body: _Body, authenticated: bool) -> Reply:
+        headers = {"Accept": "application/json", **(body.headers or {})}
         rid = current_request_id()
         if rid:
             headers["X-Request-ID"] = rid
@@ -165,14 +187,19 @@ class ServiceClient:
             headers["Authorization"] = f"Bearer {await self.credentials.token()}"
         try:
             async with self._http().request(
-                method, self.base_url + path, json=body, headers=headers
+                method,
+                self.base_url + path,
+                json=body.json if body.form is None else None,
+                data=body.form,
+                params=body.params,
+                headers=headers,
             ) as response:
                 raw = await response.read()
                 status = response.status
                 reply_headers = dict(response.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise _Failure(f"{type(exc).__name__}: {exc}") from exc
-        if status >= 500 or status == 429:
+        if status >= 500 or (status == 429 and self.throttling_is_failure):
             raise _Failure(f"HTTP {status}")
         parsed: Any = None
         if raw:

@@ -47,6 +47,22 @@ def build(state: Flaky) -> FastAPI:
         count("hang")
         await asyncio.sleep(30)
 
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, object]:
+        form = await request.form() if "form" in request.headers.get("content-type", "") else {}
+        return {
+            "authorization": request.headers.get("authorization"),
+            "query": dict(request.query_params),
+            "form": dict(form),
+        }
+
+    @app.get("/throttled")
+    async def throttled() -> Response:
+        count("throttled")
+        return Response(
+            '{"code": "too_many_attempts"}', status_code=429, headers={"Retry-After": "60"}
+        )
+
     @app.get("/garbage")
     async def garbage() -> Response:
         return Response("<html>oops", media_type="text/html")
@@ -149,3 +165,38 @@ async def test_request_id_travels(server: tuple[str, Flaky]) -> None:
         request_id_var.reset(token)
         await client.close()
     assert state.seen_request_ids[-1] == "trace-me-1"
+
+
+async def test_a_call_carries_given_headers_query_and_form(server: tuple[str, Flaky]) -> None:
+    url, _ = server
+    client = ServiceClient("flaky", url)
+    reply = await client.request(
+        "POST",
+        "/echo",
+        form={"grant_type": "password", "username": "siti@example.com"},
+        params=[("limit", 5), ("q", "kopi gayo")],
+        headers={"Authorization": "Bearer shopper-token"},
+    )
+    await client.close()
+    assert reply.body == {
+        "authorization": "Bearer shopper-token",
+        "query": {"limit": "5", "q": "kopi gayo"},
+        "form": {"grant_type": "password", "username": "siti@example.com"},
+    }
+
+
+async def test_a_429_is_a_failure_between_services_and_an_answer_for_a_storefront(
+    server: tuple[str, Flaky],
+) -> None:
+    url, state = server
+    between_services = ServiceClient("flaky", url, retries=1)
+    with pytest.raises(DependencyUnavailable):
+        await between_services.request("GET", "/throttled")
+    await between_services.close()
+    assert state.calls["throttled"] == 2  # backed off and tried again
+
+    storefront = ServiceClient("flaky", url, retries=1, throttling_is_failure=False)
+    reply = await storefront.request("GET", "/throttled")
+    await storefront.close()
+    assert reply.status == 429 and reply.headers["Retry-After"] == "60"
+    assert storefront.breaker.failures == 0
