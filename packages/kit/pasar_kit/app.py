@@ -66,6 +66,15 @@ def service_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
 
+    install_operations(app, name, metrics=metrics, ready_checks=checks)
+    return app
+
+
+def install_operations(
+    app: FastAPI, name: str, *, metrics: Metrics, ready_checks: list[ReadyCheck]
+) -> None:
+    """``/healthz``, ``/readyz`` (every check must pass) and ``/metrics`` on ``app``."""
+
     @app.get("/healthz", tags=["operations"], operation_id="healthz")
     async def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -78,8 +87,8 @@ def service_app(
         responses=problems(503),
     )
     async def readyz(request: Request) -> Response:
-        """200 only when the database and the required configuration are usable."""
-        for check in checks:
+        """200 only when the database (if any) and the required configuration are usable."""
+        for check in ready_checks:
             try:
                 await check(request.app)
             except Exception as exc:  # any failure means "not ready", with the reason
@@ -96,5 +105,3 @@ def service_app(
     async def metrics_endpoint() -> Response:
         """Prometheus text format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app

@@ -7,6 +7,9 @@ a 422 problem instead, whatever the field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pasar_kit.problems import ValidationFailed, problem_response
@@ -25,17 +28,22 @@ def _has_nul(data: bytes) -> bool:
     return any(form in data for form in _NUL_FORMS)
 
 
+def _nul_url_problem(_scope: Scope) -> Response:
+    return problem_response(InvalidCharacters("The URL contains a NUL character."))
+
+
 class NulGuardMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, render: Callable[[Scope], Response] | None = None) -> None:
         self.app = app
+        # What a URL with a NUL gets: a problem by default, an HTML page for a storefront.
+        self.render = render or _nul_url_problem
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b"")):
-            response = problem_response(InvalidCharacters("The URL contains a NUL character."))
-            await response(scope, receive, send)
+            await self.render(scope)(scope, receive, send)
             return
         tail = b""
 

@@ -11,10 +11,12 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,8 +73,10 @@ class UnexpectedErrorMiddleware:
     re-raise, so the server does not log the same traceback twice.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, render: Callable[[Scope], Response] | None = None) -> None:
         self.app = app
+        # What the client sees instead: a problem by default, an HTML page for a storefront.
+        self.render = render or _internal_error_problem
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,16 +95,23 @@ class UnexpectedErrorMiddleware:
         except Exception:
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not started:
-                response = problem_response(InternalError("An unexpected error occurred."))
-                await response(scope, receive, send)
+                await self.render(scope)(scope, receive, send)
+
+
+def _internal_error_problem(_scope: Scope) -> Response:
+    return problem_response(InternalError("An unexpected error occurred."))
 
 
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413, whether declared or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, render: Callable[[Scope], Response] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # A declared oversize body is refused before the app runs: a problem by default.
+        self.render = render or self._too_large_problem
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,8 +140,10 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(PayloadTooLarge(f"The body exceeds {self.max_bytes} bytes."))
-        await response(scope, receive, send)
+        await self.render(scope)(scope, receive, send)
+
+    def _too_large_problem(self, _scope: Scope) -> Response:
+        return problem_response(PayloadTooLarge(f"The body exceeds {self.max_bytes} bytes."))
 
 
 class Metrics:

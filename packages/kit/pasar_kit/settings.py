@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,31 +13,18 @@ Environment = Literal["development", "test", "production"]
 _UNSAFE_SECRETS = {"", "changeme", "change-me", "secret", "password", "dev", "development"}
 
 
-class ServiceSettings(BaseSettings):
-    """Configuration shared by every service.
+class ProcessSettings(BaseSettings):
+    """Configuration every pasar process shares: environment, logs, outgoing calls.
 
-    Subclasses set ``model_config = SettingsConfigDict(env_prefix="USERS_")`` and so on.
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="WEB_")`` and so on.
     """
 
     model_config = SettingsConfigDict(extra="ignore")
 
     environment: Environment = "development"
-    database_url: str = "sqlite+aiosqlite:///./var/service.db"
-    # SQLite file databases want one writer connection; servers take a pool.
-    database_pool_size: int = 10
 
     log_level: str = "INFO"
     log_json: bool = True
-
-    # Token verification (every service) and issuance (users).
-    jwt_issuer: str = "pasar-users"
-    jwt_audience: str = "pasar"
-    jwks_url: str | None = None
-    jwks_cache_seconds: int = 300
-
-    # This service's own identity for the client-credentials grant.
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
 
     # Outgoing calls.
     http_connect_timeout: float = 1.0
@@ -49,7 +36,7 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
 
     @model_validator(mode="after")
-    def _refuse_unsafe_secrets(self) -> ServiceSettings:
+    def _refuse_unsafe_secrets(self) -> Self:
         if self.environment != "production":
             return self
         for name, value in self._secrets():
@@ -61,5 +48,29 @@ class ServiceSettings(BaseSettings):
 
     def _secrets(self) -> list[tuple[str, str | None]]:
         """Secret values to police in production; subclasses extend the list."""
+        return []
+
+
+class ServiceSettings(ProcessSettings):
+    """Configuration shared by every service that owns a database.
+
+    Subclasses set ``model_config = SettingsConfigDict(env_prefix="USERS_")`` and so on.
+    """
+
+    database_url: str = "sqlite+aiosqlite:///./var/service.db"
+    # SQLite file databases want one writer connection; servers take a pool.
+    database_pool_size: int = 10
+
+    # Token verification (every service) and issuance (users).
+    jwt_issuer: str = "pasar-users"
+    jwt_audience: str = "pasar"
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+
+    # This service's own identity for the client-credentials grant.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    def _secrets(self) -> list[tuple[str, str | None]]:
         secret = self.client_secret.get_secret_value() if self.client_secret else None
-        return [("client_secret", secret)]
+        return [*super()._secrets(), ("client_secret", secret)]
