@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, true, update
+from sqlalchemy import case, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -56,6 +56,17 @@ class Product:
     @property
     def etag(self) -> str:
         return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class StockAdjustment:
+    """One entry of a product's stock ledger."""
+
+    id: str
+    delta: int
+    reason: str
+    by: str | None
+    at: datetime
 
 
 def etag_of(version: int) -> str:
@@ -243,3 +254,45 @@ async def adjust_stock(
         product = await _fetch(conn, product_id)
     assert product is not None
     return product
+
+
+async def list_stock_adjustments(
+    *, db: Database, product_id: str, limit: int, offset: int
+) -> tuple[list[StockAdjustment], int]:
+    """One page of a product's stock ledger, newest first, and its length.
+
+    Ids are random UUIDs, so they only break ties deterministically, not chronologically;
+    the ``initial`` row is by definition a product's first, so it sorts last among
+    entries recorded in the same microsecond.
+    """
+    of_product = stock_adjustments.c.product_id == product_id
+    page = (
+        select(
+            stock_adjustments.c.id,
+            stock_adjustments.c.delta,
+            stock_adjustments.c.reason,
+            stock_adjustments.c.by,
+            stock_adjustments.c.at,
+        )
+        .where(of_product)
+        .order_by(
+            stock_adjustments.c.at.desc(),
+            case((stock_adjustments.c.reason == INITIAL_REASON, 1), else_=0),
+            stock_adjustments.c.id.desc(),
+        )
+        .limit(limit)
+        .offset(offset)
+    )
+    async with db.read() as conn:
+        total = int(
+            (
+                await conn.execute(
+                    select(func.count()).select_from(stock_adjustments).where(of_product)
+                )
+            ).scalar_one()
+        )
+        # Every product has its initial row, so an empty ledger means an unknown id.
+        if total == 0 and await _fetch(conn, product_id) is None:
+            raise ProductNotFound(f"No product has id {product_id!r}.")
+        rows = (await conn.execute(page)).all() if total > offset else []
+    return [StockAdjustment(**row._mapping) for row in rows], total

@@ -152,3 +152,25 @@ async def list_categories(*, db: Database) -> list[tuple[str, int]]:
     )
     async with db.read() as conn:
         return [(str(name), int(n)) for name, n in (await conn.execute(statement)).all()]
+
+
+async def list_low_stock(
+    *, db: Database, threshold: int, limit: int, offset: int
+) -> tuple[Sequence[RowMapping], int]:
+    """Active products with at most ``threshold`` in stock, emptiest first, and their count.
+
+    For the admin pages only, so there is no index for it: it scans the catalogue.
+    """
+    conditions = (products.c.active == true(), products.c.stock <= threshold)
+    page = (
+        select(*PRODUCT_COLUMNS)
+        .where(*conditions)
+        .order_by(products.c.stock.asc(), products.c.name.asc(), products.c.id.asc())
+        .limit(limit)
+        .offset(offset)
+    )
+    count = select(func.count()).select_from(products).where(*conditions)
+    async with db.read() as conn:
+        total = int((await conn.execute(count)).scalar_one())
+        rows = (await conn.execute(page)).mappings().all() if total > offset else []
+    return rows, total

@@ -107,6 +107,21 @@ class StockAdjustmentCreate(_Request):
         return value
 
 
+class StockAdjustmentPublic(BaseModel):
+    id: str
+    delta: int
+    reason: str
+    by: str | None = Field(description="The admin's user id; null for the system's own entries")
+    at: datetime
+
+
+class StockAdjustmentPage(BaseModel):
+    items: list[StockAdjustmentPublic]
+    total: int
+    limit: int
+    offset: int
+
+
 class ReservationItemIn(_Request):
     product_id: Annotated[str, Field(min_length=1, max_length=36, pattern=NO_NUL)]
     quantity: Annotated[int, Field(ge=1, le=1000, strict=True)]

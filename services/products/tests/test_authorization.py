@@ -46,7 +46,9 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
         {"delta": 1, "reason": "r"},
         _only("admin", 200),
     ),
+    ("GET", "/products/{product}/stock-adjustments", None, _only("admin", 200)),
     ("GET", "/admin/stock-audit", None, _only("admin", 200)),
+    ("GET", "/admin/low-stock", None, _only("admin", 200)),
     (
         "POST",
         "/internal/reservations",

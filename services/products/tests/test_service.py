@@ -74,6 +74,8 @@ async def test_openapi_names_every_operation_and_its_problems(
     assert operations["release_reservation"] >= {200, 401, 403, 404}
     assert operations["get_reservation"] >= {200, 401, 403, 404}
     assert operations["stock_audit"] >= {200, 401, 403}
+    assert operations["list_stock_adjustments"] >= {200, 401, 403, 404, 422}
+    assert operations["low_stock"] >= {200, 401, 403, 422}
     assert {"get_product", "list_categories", "healthz", "readyz", "metrics"} <= set(operations)
 
 

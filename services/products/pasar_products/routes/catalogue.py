@@ -23,6 +23,8 @@ from pasar_products.schemas import (
     ProductPublic,
     ProductUpdate,
     StockAdjustmentCreate,
+    StockAdjustmentPage,
+    StockAdjustmentPublic,
 )
 
 router = APIRouter(tags=["products"])
@@ -232,3 +234,24 @@ async def adjust_stock(
     totals.clear()  # stock may have crossed zero (in_stock)
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
+
+
+@router.get(
+    "/products/{product_id}/stock-adjustments",
+    operation_id="list_stock_adjustments",
+    response_model=StockAdjustmentPage,
+    responses=problems(401, 403, 404, 422),
+)
+async def list_stock_adjustments(
+    product_id: ProductId, _admin: Admin, db: DB, limit: Limit = 20, offset: Offset = 0
+) -> StockAdjustmentPage:
+    """The product's stock ledger, newest first: its initial stock and every adjustment."""
+    entries, total = await catalogue.list_stock_adjustments(
+        db=db, product_id=product_id, limit=limit, offset=offset
+    )
+    return StockAdjustmentPage(
+        items=[StockAdjustmentPublic(**entry.__dict__) for entry in entries],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
