@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -47,6 +48,22 @@ _HISTORY_COLUMNS = (
 _visible = orders.c.status.not_in(INTERNAL_STATUSES)
 
 
+def visible_created_between(
+    created_from: datetime | None, created_to: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Visible orders created in ``[created_from, created_to)``; an open end is unbounded.
+
+    The bounds are aware datetimes in any zone: the column's type stores and compares
+    them as naive UTC, like every timestamp here.
+    """
+    conditions: list[ColumnElement[bool]] = [_visible]
+    if created_from is not None:
+        conditions.append(orders.c.created_at >= created_from)
+    if created_to is not None:
+        conditions.append(orders.c.created_at < created_to)
+    return conditions
+
+
 async def get_order(
     *, db: Database, order_id: str, viewer_id: str, viewer_is_admin: bool
 ) -> dict[str, Any]:
@@ -78,9 +95,11 @@ async def list_orders(
     status: str | None,
     limit: int,
     offset: int,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Newest first. A customer sees only their own orders, whatever ``user_id`` says."""
-    conditions: list[ColumnElement[bool]] = [_visible]
+    conditions = visible_created_between(created_from, created_to)
     if not viewer_is_admin:
         conditions.append(orders.c.user_id == viewer_id)
     elif user_id is not None:

@@ -12,17 +12,24 @@ from pasar_kit.db import utcnow
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import PROBLEM_JSON, problems
 from pasar_orders.bootstrap import OUTBOX, SETTLEMENT, Runtime
+from pasar_orders.carts import CartLine, get_cart, save_cart
 from pasar_orders.idempotency import validate_key
 from pasar_orders.payments import Card, pay_order
 from pasar_orders.placement import place_order
 from pasar_orders.queries import get_order, list_orders
 from pasar_orders.schemas import (
+    CartIn,
+    CartPublic,
+    Instant,
     OrderCreate,
     OrderList,
     OrderPublic,
+    OrderStats,
     PaymentIn,
     StatusChange,
+    StatusCounts,
 )
+from pasar_orders.stats import order_stats
 from pasar_orders.status import OrderStatus
 from pasar_orders.tracking import Actor, cancel_order, change_status
 
@@ -35,6 +42,14 @@ def _runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+CreatedFrom = Annotated[
+    Instant | None,
+    Query(description="Orders created at or after this instant (RFC 3339, with offset)."),
+]
+CreatedTo = Annotated[
+    Instant | None,
+    Query(description="Orders created before this instant (RFC 3339, with offset)."),
+]
 
 
 def _actor(principal: Principal) -> Actor:
@@ -97,6 +112,8 @@ async def index(
     offset: Offset = 0,
     user_id: Annotated[str | None, Query(description="Admins only: one customer's orders.")] = None,
     status: OrderStatus | None = None,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
 ) -> dict[str, Any]:
     """Your orders, newest first; an admin sees everyone's and may filter."""
     items, total = await list_orders(
@@ -107,6 +124,8 @@ async def index(
         status=status.value if status is not None else None,
         limit=limit,
         offset=offset,
+        created_from=created_from,
+        created_to=created_to,
     )
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
@@ -194,3 +213,57 @@ async def pay(
     )
     runtime.nudge(OUTBOX)
     return order
+
+
+@router.get(
+    "/admin/order-stats",
+    response_model=OrderStats,
+    operation_id="order_stats",
+    tags=["admin"],
+    responses=problems(401, 403, 422),
+)
+async def stats(
+    _admin: Admin,
+    runtime: RuntimeDep,
+    created_from: CreatedFrom = None,
+    created_to: CreatedTo = None,
+) -> OrderStats:
+    """Orders by status and revenue (orders not cancelled) over a window, or all time."""
+    figures = await order_stats(db=runtime.db, created_from=created_from, created_to=created_to)
+    return OrderStats(
+        by_status=StatusCounts(**{s.value: n for s, n in figures.by_status.items()}),
+        orders=figures.orders,
+        revenue=figures.revenue,
+        currency=runtime.settings.currency,
+    )
+
+
+@router.get(
+    "/cart",
+    response_model=CartPublic,
+    operation_id="get_cart",
+    tags=["cart"],
+    responses=problems(401, 403),
+)
+async def show_cart(user: CurrentUser, runtime: RuntimeDep) -> CartPublic:
+    """Your saved cart (empty, with no ``updated_at``, if you never saved one)."""
+    cart = await get_cart(db=runtime.db, user_id=user.subject)
+    return CartPublic.model_validate(cart, from_attributes=True)
+
+
+@router.put(
+    "/cart",
+    response_model=CartPublic,
+    operation_id="save_cart",
+    tags=["cart"],
+    responses=problems(401, 403, 422),
+)
+async def replace_cart(body: CartIn, user: CurrentUser, runtime: RuntimeDep) -> CartPublic:
+    """Replace your saved cart with this one; ``{"items": []}`` empties it."""
+    cart = await save_cart(
+        db=runtime.db,
+        user_id=user.subject,
+        items=[CartLine(product_id=i.product_id, quantity=i.quantity) for i in body.items],
+        now=utcnow(),
+    )
+    return CartPublic.model_validate(cart, from_attributes=True)

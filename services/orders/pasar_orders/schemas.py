@@ -3,16 +3,52 @@ client cannot slip in ``unit_price``, ``user_id``, ``status`` or ``total``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+)
 
 from pasar_orders.status import OrderStatus
 
 
 def _text(max_length: int, min_length: int = 1) -> Any:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+# RFC 3339 date-time: what the OpenAPI document promises, and all that is taken (pydantic
+# alone would also take Unix timestamps such as "0.5", or a space for the "T").
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, str) and not _RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with an offset, e.g. 2026-01-10T12:00:00Z")
+    return value
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00, which is before year 1 in UTC
+        raise ValueError("the datetime is out of range once converted to UTC") from None
+
+
+# An instant with its offset (RFC 3339); a naive datetime is refused, not guessed at.
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 class _Request(BaseModel):
@@ -112,3 +148,63 @@ class OrderList(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class StatusCounts(BaseModel):
+    pending_payment: int
+    processing: int
+    shipped: int
+    completed: int
+    cancelled: int
+
+
+class OrderStats(BaseModel):
+    by_status: StatusCounts
+    orders: int = Field(description="Orders created in the window, whatever their status")
+    revenue: int = Field(description="Sum of the totals of those orders not cancelled")
+    currency: str
+
+
+MAX_CART_LINES = 50
+
+
+def _trimmed(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("product_id must not be blank")
+    return value
+
+
+class CartLineIn(_Request):
+    # The length is checked as sent (what the OpenAPI document says), then trimmed.
+    product_id: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_trimmed)]
+    quantity: Annotated[int, Field(strict=True, ge=1, le=1000)]
+
+
+class CartIn(_Request):
+    """The whole cart; it replaces the saved one (``[]`` empties it)."""
+
+    items: Annotated[list[CartLineIn], Field(max_length=MAX_CART_LINES)]
+
+    @field_validator("items")
+    @classmethod
+    def _one_line_per_product(cls, items: list[CartLineIn]) -> list[CartLineIn]:
+        seen: set[str] = set()
+        for line in items:
+            if line.product_id in seen:
+                raise ValueError(
+                    f"product {line.product_id!r} is on more than one line; "
+                    "give each product one line with its whole quantity"
+                )
+            seen.add(line.product_id)
+        return items
+
+
+class CartLinePublic(BaseModel):
+    product_id: str
+    quantity: int
+
+
+class CartPublic(BaseModel):
+    items: list[CartLinePublic]
+    updated_at: datetime | None = Field(description="When it was last saved; null if never")

@@ -106,3 +106,13 @@ outbox = Table(
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
     Index("ix_outbox_order", "order_id", "id"),
 )
+
+# A customer's saved cart, so it follows them across devices: product ids and
+# quantities only (prices are always the catalogue's, at placement).
+carts = Table(
+    "carts",
+    metadata,
+    Column("user_id", String(36), primary_key=True),
+    Column("items", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
