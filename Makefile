@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pasar-installed
-PACKAGES := packages/kit services/users services/products services/orders cli
+PACKAGES := packages/kit services/users services/products services/orders web cli
 
-.PHONY: run test test-mariadb test-postgres test-all lint typecheck bench clean
+.PHONY: run test test-mariadb test-postgres test-all lint typecheck bench messages screenshots clean
 
 run: $(STAMP)
 	$(BIN)/pasar up
@@ -28,10 +28,21 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy -p pasar_kit -p pasar_users -p pasar_products -p pasar_orders -p pasar_cli
+	$(BIN)/mypy -p pasar_kit -p pasar_users -p pasar_products -p pasar_orders -p pasar_web -p pasar_cli
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Collect the storefront's texts into the Indonesian catalogue; translate what is new.
+messages: $(STAMP)
+	cd web && ../$(BIN)/pybabel extract -F babel.cfg -k lazy --sort-output --no-location \
+		--omit-header -o ../$(VENV)/messages.pot . && \
+	../$(BIN)/pybabel update -l id -i ../$(VENV)/messages.pot -d pasar_web/locale \
+		--no-fuzzy-matching --ignore-obsolete
+
+# Pictures of the main pages for the README (needs Chromium: apt-get install chromium).
+screenshots: $(STAMP)
+	PYTHONPATH=tests/e2e:tests/browser $(BIN)/python tests/browser/screenshots.py docs/screenshots
 
 $(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@# Debian's python3 may lack ensurepip (python3-venv): then make the venv without

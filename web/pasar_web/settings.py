@@ -1,0 +1,55 @@
+"""Configuration of the storefront (environment variables prefixed ``WEB_``)."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from pasar_kit.settings import ProcessSettings
+
+Language = Literal["id", "en"]
+
+
+class Settings(ProcessSettings):
+    model_config = SettingsConfigDict(env_prefix="WEB_", extra="ignore")
+
+    users_url: str = "http://127.0.0.1:8001"
+    products_url: str = "http://127.0.0.1:8002"
+    orders_url: str = "http://127.0.0.1:8003"
+    # A placement calls two services itself, so it may take longer than a page read.
+    orders_timeout: float = Field(default=10.0, gt=0)
+
+    # Encrypts and signs the session cookie. Several replicas must share it. Unset in
+    # development, a random one is made per process (sessions end on restart).
+    session_secret: SecretStr | None = None
+    # Secrets of the past, still accepted for reading, so a rotation logs nobody out.
+    previous_session_secrets: list[SecretStr] = Field(default_factory=list)
+    session_max_age_seconds: int = Field(default=30 * 86_400, ge=60)
+    # Secure (HTTPS-only) cookies; by default on in production, off otherwise.
+    cookie_secure: bool | None = None
+
+    default_language: Language = "id"
+    # Dates and "today" on the dashboard are shown in the shop's time zone.
+    timezone: str = "Asia/Jakarta"
+    # Below this many units a product is "almost gone" on its card and on the dashboard.
+    low_stock_threshold: int = Field(default=5, ge=0)
+    # Extra origins product images may come from (CSP img-src), space separated.
+    image_origins: str = "https:"
+
+    @model_validator(mode="after")
+    def _session_secret_in_production(self) -> Self:
+        if self.environment == "production" and self.session_secret is None:
+            raise ValueError("session_secret is required in production")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.environment == "production"
+
+    def _secrets(self) -> list[tuple[str, str | None]]:
+        secret = self.session_secret.get_secret_value() if self.session_secret else None
+        return [*super()._secrets(), ("session_secret", secret)]
