@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from pasar_cli.services import SERVICES, START_ORDER, installed
+from pasar_cli.services import DATABASE_SERVICES, SERVICES, START_ORDER, installed
 from pasar_cli.supervisor import (
     Child,
     Shop,
@@ -38,7 +38,9 @@ app = typer.Typer(
 )
 
 DataDir = Annotated[Path, typer.Option(help="Where the SQLite databases and secrets live.")]
-BasePort = Annotated[int, typer.Option(help="users = base+1, products = base+2, orders = base+3.")]
+BasePort = Annotated[
+    int, typer.Option(help="web = base, users = base+1, products = base+2, orders = base+3.")
+]
 DEFAULT_ADMIN_EMAIL = "admin@pasar.local"
 DEMO_CUSTOMER = ("demo@pasar.local", "demo-pass-123", "Demo Customer")
 
@@ -119,7 +121,8 @@ def up(
         secret = load_secrets(data_dir)
         env = child_environment(shop, secret)
         for name in shop.services:
-            _migrate(name, env[name][f"{SERVICES[name].env_prefix}DATABASE_URL"])
+            if SERVICES[name].has_database:
+                _migrate(name, env[name][f"{SERVICES[name].env_prefix}DATABASE_URL"])
         admin_email = os.environ.get("PASAR_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
         given_password = os.environ.get("PASAR_ADMIN_PASSWORD")
         asyncio.run(
@@ -157,7 +160,7 @@ def up(
 
 @app.command()
 def serve(
-    service: Annotated[str, typer.Argument(help="users, products or orders")],
+    service: Annotated[str, typer.Argument(help="web, users, products or orders")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Default: 8000 + the service's offset.")] = None,
     migrate: Annotated[bool, typer.Option(help="Run migrations before serving.")] = True,
@@ -187,7 +190,7 @@ def serve(
         )
         raise _fail(f"invalid configuration for {service}: {problems}") from None
     configure_logging(service, level=settings.log_level, json_format=settings.log_json)
-    if migrate:
+    if migrate and spec.has_database:
         try:
             _migrate(service, settings.database_url)
         except StartupError as exc:
@@ -217,9 +220,9 @@ def migrate(
     data_dir: DataDir = Path("var"),
 ) -> None:
     """Bring each service's database to the newest schema (uses *_DATABASE_URL when set)."""
-    for name in services or list(_available()):
-        if name not in SERVICES:
-            raise _fail(f"unknown service {name!r}")
+    for name in services or [n for n in _available() if n in DATABASE_SERVICES]:
+        if name not in DATABASE_SERVICES:
+            raise _fail(f"unknown service {name!r}; one of {', '.join(DATABASE_SERVICES)}")
         try:
             _migrate(name, _database_url(name, data_dir))
         except StartupError as exc:

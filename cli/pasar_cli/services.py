@@ -14,6 +14,8 @@ class ServiceSpec:
     package: str
     port_offset: int
     env_prefix: str
+    # The storefront owns no database: nothing to migrate, no *_DATABASE_URL.
+    has_database: bool = True
 
     @property
     def factory(self) -> str:
@@ -34,6 +36,7 @@ class ServiceSpec:
 SERVICES: dict[str, ServiceSpec] = {
     spec.name: spec
     for spec in (
+        ServiceSpec("web", "pasar_web", 0, "WEB_", has_database=False),
         ServiceSpec("users", "pasar_users", 1, "USERS_"),
         ServiceSpec("products", "pasar_products", 2, "PRODUCTS_"),
         ServiceSpec("orders", "pasar_orders", 3, "ORDERS_"),
@@ -41,7 +44,9 @@ SERVICES: dict[str, ServiceSpec] = {
 }
 
 # Start order: each service comes up after the ones it calls.
-START_ORDER = ("users", "products", "orders")
+START_ORDER = ("users", "products", "orders", "web")
+# The services that own a database (migrations, seeding, backups).
+DATABASE_SERVICES = tuple(name for name in START_ORDER if SERVICES[name].has_database)
 
 
 def installed(name: str) -> bool:

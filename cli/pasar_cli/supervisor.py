@@ -43,7 +43,7 @@ class Shop:
     data_dir: Path
     base_port: int
     host: str = "127.0.0.1"
-    services: tuple[str, ...] = ("users", "products", "orders")
+    services: tuple[str, ...] = ("users", "products", "orders", "web")
 
     def port(self, name: str) -> int:
         return self.base_port + SERVICES[name].port_offset
@@ -96,7 +96,7 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    for key in ("orders_client_secret", "admin_password"):
+    for key in ("orders_client_secret", "admin_password", "web_session_secret"):
         if key not in stored:
             stored[key] = secrets.token_urlsafe(24)
             changed = True
@@ -114,9 +114,18 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
     for name in shop.services:
         spec = SERVICES[name]
         p = spec.env_prefix
-        values = {f"{p}DATABASE_URL": shop.database_url(spec)}
+        values = {f"{p}DATABASE_URL": shop.database_url(spec)} if spec.has_database else {}
         values.setdefault(f"{p}LOG_JSON", os.environ.get(f"{p}LOG_JSON", "false"))
-        if name == "users":
+        if name == "web":
+            values.update(
+                {
+                    f"{p}USERS_URL": users,
+                    f"{p}PRODUCTS_URL": shop.url("products"),
+                    f"{p}ORDERS_URL": shop.url("orders"),
+                    f"{p}SESSION_SECRET": secret["web_session_secret"],
+                }
+            )
+        elif name == "users":
             clients = [
                 {
                     "client_id": "orders",
@@ -200,12 +209,17 @@ def wait_ready(url: str, child: Child, timeout: float = 60.0) -> None:
 
 
 def print_table(shop: Shop, admin_email: str, admin_password: str | None) -> None:
-    rows = [(name, shop.url(name), f"{shop.url(name)}/docs") for name in shop.services]
-    width = max(len(r[1]) for r in rows)
+    # The shop itself first: that is the address a person opens.
+    names = sorted(shop.services, key=lambda name: SERVICES[name].port_offset)
+    width = max(len(shop.url(name)) for name in names)
     say("")
     say("pasar is running:")
-    for name, url, docs in rows:
-        say(f"  {name:<9} {url:<{width}}   API docs: {docs}")
+    for name in names:
+        url = shop.url(name)
+        if SERVICES[name].has_database:
+            say(f"  {name:<9} {url:<{width}}   API docs: {url}/docs")
+        else:
+            say(f"  {name:<9} {url:<{width}}   <- open this in your browser")
     say("")
     if admin_password is None:
         say(f"  admin login: {admin_email} (password from PASAR_ADMIN_PASSWORD)")

@@ -52,16 +52,17 @@ def test_create_admin_and_rotate_key(tmp_path: Path) -> None:
 
 
 def test_status_reports_down_services_with_a_nonzero_exit() -> None:
-    result = pasar("status", "--base-port", "1")  # nothing listens on 2, 3, 4
+    result = pasar("status", "--base-port", "1")  # nothing listens on 1, 2, 3, 4
     assert result.returncode == 1
-    assert result.stdout.count("down") == 3
+    assert result.stdout.count("down") == 4
 
 
 def test_config_lists_every_service_variable() -> None:
     result = pasar("config")
     assert result.returncode == 0, result.stderr
     for name in ("USERS_SERVICE_CLIENTS=", "PRODUCTS_RESERVATION_TTL_SECONDS=900",
-                 "ORDERS_PAYMENT_PROVIDER=none"):  # fmt: skip
+                 "ORDERS_PAYMENT_PROVIDER=none", "WEB_ORDERS_URL=http://127.0.0.1:8003",
+                 "WEB_DEFAULT_LANGUAGE=id"):  # fmt: skip
         assert name in result.stdout
 
 

@@ -27,11 +27,16 @@ def run_up(data_dir: Path, base_port: int) -> subprocess.CompletedProcess[str]:
 def test_up_serves_restarts_a_dead_child_and_stops_cleanly(tmp_path: Path) -> None:
     shop = start_shop(tmp_path / "var", free_base_port())
     try:
-        for name in ("users", "products", "orders"):
+        for name in ("web", "users", "products", "orders"):
             assert httpx.get(f"{shop.url(name)}/readyz", timeout=5).status_code == 200
         output = "".join(shop.output)
         assert f"admin login: {ADMIN_EMAIL}" in output
         assert "/docs" in output
+        # The shop a person opens comes first, and it shows the demo catalogue.
+        table = output.split("pasar is running:")[1].splitlines()
+        assert table[1].split()[:2] == ["web", shop.url("web")]
+        storefront = httpx.get(shop.url("web"), timeout=10)
+        assert storefront.status_code == 200 and "Kopi Arabika Gayo" in storefront.text
 
         # A second `pasar up` on the same data dir refuses, in one line.
         second = run_up(tmp_path / "var", free_base_port())
@@ -60,7 +65,7 @@ def test_up_serves_restarts_a_dead_child_and_stops_cleanly(tmp_path: Path) -> No
         code = shop.stop()
     assert code == 0
     # Every child is gone with the parent.
-    for offset in (1, 2, 3):
+    for offset in (0, 1, 2, 3):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", shop.base_port + offset))

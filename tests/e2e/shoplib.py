@@ -29,7 +29,8 @@ from pasar_kit.testing import fresh_database
 
 ADMIN_EMAIL = "admin@e2e.test"
 ADMIN_PASSWORD = "e2e-admin-password"
-SERVICES = {"users": 1, "products": 2, "orders": 3}
+SERVICES = {"web": 0, "users": 1, "products": 2, "orders": 3}
+DATABASE_SERVICES = ("users", "products", "orders")
 
 
 def free_base_port() -> int:
@@ -75,7 +76,7 @@ def database_env(stack: ExitStack, directory: Path) -> dict[str, str]:
         f"{name.upper()}_DATABASE_URL": stack.enter_context(
             fresh_database(f"e2e_{name}", directory)
         )
-        for name in SERVICES
+        for name in DATABASE_SERVICES
     }
 
 
