@@ -75,8 +75,11 @@ def _parse(model: type[Model], reply: Reply) -> Model:
 
 
 class _Api:
-    def __init__(self, client: ServiceClient) -> None:
+    def __init__(self, client: ServiceClient, *, slow_client: ServiceClient | None = None) -> None:
         self.client = client
+        # For calls that are slow by design (argon2id password hashing on the users
+        # service): a longer timeout, so a busy machine answers instead of a false "down".
+        self.slow_client = slow_client or client
 
     async def send(
         self,
@@ -90,21 +93,23 @@ class _Api:
         params: Params | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        slow: bool = False,
     ) -> Reply:
         """Call the service; an answer outside ``expect`` raises ``ApiProblem``.
 
         A 401 with a token we believed valid (a rotated key, an expired token) is tried
         once more with a renewed one; a second 401 means the login is over.
         """
+        client = self.slow_client if slow else self.client
         sent = dict(headers or {})
         if auth is not None:
             sent["Authorization"] = f"Bearer {await auth.token()}"
-        reply = await self.client.request(
+        reply = await client.request(
             method, path, json=json, form=form, params=params, headers=sent, idempotent=idempotent
         )
         if reply.status == 401 and auth is not None:
             sent["Authorization"] = f"Bearer {await auth.renewed()}"
-            reply = await self.client.request(
+            reply = await client.request(
                 method,
                 path,
                 json=json,
@@ -119,12 +124,15 @@ class _Api:
 
     async def close(self) -> None:
         await self.client.close()
+        if self.slow_client is not self.client:
+            await self.slow_client.close()
 
 
 class UsersApi(_Api):
     async def register(self, *, email: str, password: str, full_name: str) -> User:
         body = {"email": email, "password": password, "full_name": full_name}
-        return _parse(User, await self.send("POST", "/auth/register", json=body, expect=(201,)))
+        reply = await self.send("POST", "/auth/register", json=body, expect=(201,), slow=True)
+        return _parse(User, reply)
 
     async def password_grant(
         self, *, email: str, password: str, client_address: str | None
@@ -132,7 +140,8 @@ class UsersApi(_Api):
         # The login throttle must see the shopper's address, not the storefront's.
         headers = {"X-Forwarded-For": client_address} if client_address else {}
         form = {"grant_type": "password", "username": email, "password": password}
-        return _parse(TokenSet, await self.send("POST", "/auth/token", form=form, headers=headers))
+        reply = await self.send("POST", "/auth/token", form=form, headers=headers, slow=True)
+        return _parse(TokenSet, reply)
 
     async def refresh(self, refresh_token: str) -> TokenSet:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
@@ -156,11 +165,13 @@ class UsersApi(_Api):
         return _parse(User, await self.send("GET", "/users/me", headers=headers))
 
     async def update_me(self, auth: Credentials, changes: Mapping[str, Any]) -> User:
-        return _parse(User, await self.send("PATCH", "/users/me", auth=auth, json=dict(changes)))
+        # Changing the email checks the current password (argon2id): slow by design.
+        reply = await self.send("PATCH", "/users/me", auth=auth, json=dict(changes), slow=True)
+        return _parse(User, reply)
 
     async def change_password(self, auth: Credentials, *, current: str, new: str) -> None:
         body = {"current_password": current, "new_password": new}
-        await self.send("PUT", "/users/me/password", auth=auth, json=body, expect=(204,))
+        await self.send("PUT", "/users/me/password", auth=auth, json=body, expect=(204,), slow=True)
 
     async def notifications(
         self, auth: Credentials, *, unread: bool = False, limit: int = 20, offset: int = 0
@@ -412,7 +423,10 @@ class Services:
             )
 
         return cls(
-            users=UsersApi(client("users", settings.users_url)),
+            users=UsersApi(
+                client("users", settings.users_url),
+                slow_client=client("users", settings.users_url, settings.password_timeout),
+            ),
             products=ProductsApi(client("products", settings.products_url)),
             orders=OrdersApi(client("orders", settings.orders_url, settings.orders_timeout)),
         )

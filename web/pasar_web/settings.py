@@ -20,6 +20,9 @@ class Settings(ProcessSettings):
     orders_url: str = "http://127.0.0.1:8003"
     # A placement calls two services itself, so it may take longer than a page read.
     orders_timeout: float = Field(default=10.0, gt=0)
+    # Logging in, registering and password changes hash with argon2id (deliberately slow,
+    # slower still on a busy machine): they get longer than a page read.
+    password_timeout: float = Field(default=15.0, gt=0)
 
     # Encrypts and signs the session cookie. Several replicas must share it. Unset in
     # development, a random one is made per process (sessions end on restart).
