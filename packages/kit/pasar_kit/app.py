@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import hmac
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.routing import RouteContext, iter_route_contexts
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pasar_kit.auth import CurrentPrincipal
 from pasar_kit.guards import NulGuardMiddleware
+from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware
 from pasar_kit.observability import (
     BodyLimitMiddleware,
     Metrics,
@@ -18,14 +30,25 @@ from pasar_kit.observability import (
     UnexpectedErrorMiddleware,
 )
 from pasar_kit.problems import (
+    Forbidden,
     ServiceUnavailable,
+    Unauthorized,
     install_problem_handlers,
     problem_response,
     problems,
 )
 
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
+ReadyChecks = Sequence[ReadyCheck] | Mapping[str, ReadyCheck]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+log = logging.getLogger("pasar.operations")
+
+INTERNAL_PREFIX = "/internal"
+DOCS_ASSETS = "/docs-assets"
+# Swagger UI and ReDoc as the fastapi-offline package ships them: /docs and /redoc load
+# no script from a CDN, and work on a machine with no internet.
+_DOCS_FILES = Path(str(resources.files("fastapi_offline").joinpath("static")))
 
 
 async def _database_ready(app: FastAPI) -> None:
@@ -39,41 +62,81 @@ def service_app(
     description: str,
     lifespan: Lifespan,
     max_body_bytes: int = 1_048_576,
-    ready_checks: list[ReadyCheck] | None = None,
+    ready_checks: ReadyChecks | None = None,
     version: str = "0.1.0",
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """A FastAPI app with problem details, request ids, metrics and health endpoints.
 
     The lifespan must put a ``pasar_kit.db.Database`` on ``app.state.db`` (``/readyz``
-    pings it) and a ``TokenVerifier`` on ``app.state.verifier``.
+    pings it) and a ``TokenVerifier`` on ``app.state.verifier``. ``ready_checks`` are
+    named by their mapping key (or their function name); ``metrics_token`` guards
+    ``/metrics`` (see ``install_operations``).
+
+    Routes under ``/internal`` (for other services) are left out of ``/openapi.json`` and
+    described in ``/internal/openapi.json``, which, like them, wants a service token.
     """
     app = FastAPI(
         title=title,
         description=description,
         version=version,
         lifespan=lifespan,
-        responses=problems(400, 413, 422, 500),
+        responses=problems(400, 413, 422, 431, 500),
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
     metrics = Metrics(name)
     app.state.metrics = metrics
-    checks = [_database_ready, *(ready_checks or [])]
+    checks = {"database": _database_ready, **_named(ready_checks)}
 
-    # Outermost first: the request id must exist before anything logs.
+    # Added innermost first: the request id (outermost) must exist before anything logs;
+    # metrics see a HEAD as a HEAD; every answer below, refusals included, gets the API
+    # headers and loses its body on a HEAD.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(ApiHeadersMiddleware)
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
 
-    install_operations(app, name, metrics=metrics, ready_checks=checks)
+    install_operations(app, name, metrics=metrics, ready_checks=checks, metrics_token=metrics_token)
+    install_documents(app)
     return app
 
 
+def _named(checks: ReadyChecks | None) -> dict[str, ReadyCheck]:
+    if checks is None:
+        return {}
+    if isinstance(checks, Mapping):
+        return dict(checks)
+    return {check.__name__.strip("_").removesuffix("_ready"): check for check in checks}
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def install_operations(
-    app: FastAPI, name: str, *, metrics: Metrics, ready_checks: list[ReadyCheck]
+    app: FastAPI,
+    name: str,
+    *,
+    metrics: Metrics,
+    ready_checks: ReadyChecks,
+    metrics_token: str | None = None,
 ) -> None:
-    """``/healthz``, ``/readyz`` (every check must pass) and ``/metrics`` on ``app``."""
+    """``/healthz``, ``/readyz`` (every check must pass) and ``/metrics`` on ``app``.
+
+    ``/metrics`` says how much traffic each route gets and how often it fails: with
+    ``metrics_token`` it wants ``Authorization: Bearer <metrics_token>`` (what a
+    Prometheus scrape config sends), without one it answers loopback callers only.
+    """
+    checks = _named(ready_checks)
 
     @app.get("/healthz", tags=["operations"], operation_id="healthz")
     async def healthz() -> dict[str, str]:
@@ -87,21 +150,116 @@ def install_operations(
         responses=problems(503),
     )
     async def readyz(request: Request) -> Response:
-        """200 only when the database (if any) and the required configuration are usable."""
-        for check in ready_checks:
+        """200 only when the database (if any) and the required configuration are usable;
+        the 503 names what is down (``checks``), never how the code failed."""
+        states: dict[str, str] = {}
+        for check_name, check in checks.items():
             try:
                 await check(request.app)
-            except Exception as exc:  # any failure means "not ready", with the reason
-                return problem_response(ServiceUnavailable(f"Not ready: {type(exc).__name__}"))
-        return JSONResponse({"status": "ready", "service": name})
+            except Exception as exc:  # any failure means "not ready"; the log says why
+                log.warning("not ready: %s: %s: %s", check_name, type(exc).__name__, exc)
+                states[check_name] = "down"
+            else:
+                states[check_name] = "up"
+        down = [check_name for check_name, state in states.items() if state == "down"]
+        if down:
+            detail = f"Not ready: {', '.join(down)} {'is' if len(down) == 1 else 'are'} down."
+            return problem_response(ServiceUnavailable(detail, checks=states))
+        return JSONResponse({"status": "ready", "service": name, "checks": states})
+
+    expected = f"Bearer {metrics_token}".encode() if metrics_token else None
 
     @app.get(
         "/metrics",
         tags=["operations"],
         operation_id="metrics",
         response_class=PlainTextResponse,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **problems(401, 403),
+        },
     )
-    async def metrics_endpoint() -> Response:
-        """Prometheus text format."""
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus text format: with the metrics token, or from the loopback when the
+        service has none."""
+        if expected is not None:
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise Unauthorized("The metrics token is missing or wrong.")
+        elif not _is_loopback(request):
+            raise Forbidden("Metrics are served to the loopback only; set a metrics token.")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_documents(app: FastAPI, *, internal_prefix: str = INTERNAL_PREFIX) -> None:
+    """The public OpenAPI document and its pages, and the internal one behind a token.
+
+    ``/docs`` (Swagger UI) and ``/redoc`` load their assets from ``/docs-assets`` on the
+    service itself.
+    """
+    cache: dict[str, tuple[int, dict[str, Any]]] = {}
+
+    def is_internal(route: RouteContext) -> bool:
+        path = route.path or ""
+        return path == internal_prefix or path.startswith(internal_prefix + "/")
+
+    def document(kind: str) -> dict[str, Any]:
+        routes = list(iter_route_contexts(app.router.routes))
+        cached = cache.get(kind)
+        if cached is not None and cached[0] == len(routes):
+            return cached[1]
+        internal = kind == "internal"
+        chosen = [route for route in routes if is_internal(route) == internal]
+        built = get_openapi(
+            title=app.title + (" (internal API)" if internal else ""),
+            version=app.version,
+            openapi_version=app.openapi_version,
+            description=(
+                "Endpoints for other pasar services: every call needs a service token."
+                if internal
+                else app.description
+            ),
+            routes=chosen,
+            tags=app.openapi_tags,
+            servers=app.servers,
+            separate_input_output_schemas=app.separate_input_output_schemas,
+        )
+        cache[kind] = (len(routes), built)
+        return built
+
+    def public_openapi() -> dict[str, Any]:
+        return document("public")
+
+    app.openapi = public_openapi  # type: ignore[method-assign]
+
+    @app.get(f"{internal_prefix}/openapi.json", include_in_schema=False)
+    async def internal_openapi(principal: CurrentPrincipal) -> JSONResponse:
+        if not principal.is_service:
+            raise Forbidden("The internal API is described to services only.")
+        return JSONResponse(document("internal"))
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_DOCS_FILES), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            # The badge would send the document to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )

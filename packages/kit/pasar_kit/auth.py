@@ -3,12 +3,21 @@
 The users service signs with an Ed25519 key (``EdDSA``); every service verifies against
 the JWKS it publishes, cached and refetched once when a token names an unknown ``kid``.
 The algorithm is pinned, and ``iss``, ``aud``, ``exp``, ``iat`` and ``sub`` are required.
+
+A token stays valid until it expires, so a user who is demoted or deactivated would keep
+their powers for the rest of its lifetime. The users service therefore publishes, for each
+such user, the moment before which their tokens no longer count
+(``GET /internal/token-revocations``); ``PolledRevocations`` keeps that list in memory,
+refreshed every few seconds, and ``TokenVerifier`` refuses a token issued before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -22,9 +31,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pasar_kit.http import ClientCredentials, ServiceClient
 from pasar_kit.problems import DependencyUnavailable, Forbidden, Unauthorized
 
 ALGORITHM = "EdDSA"
+REVOCATIONS_PATH = "/internal/token-revocations"
+log = logging.getLogger("pasar.auth")
 
 
 @dataclass(frozen=True)
@@ -73,8 +85,13 @@ def access_claims(
     scope: str | None = None,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """The claims of a pasar access token: a user's carries ``role``, a service's ``scope``."""
-    issued = int(now if now is not None else time.time())
+    """The claims of a pasar access token: a user's carries ``role``, a service's ``scope``.
+
+    ``now`` is kept as given, fractions of a second included, so a token issued just after
+    a revocation (same second) is told apart from one issued just before it; without it,
+    ``iat`` is whole seconds as before.
+    """
+    issued = now if now is not None else int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": subject,
@@ -199,12 +216,27 @@ class RemoteJWKS:
             self._reachable = True
 
 
+class RevocationSource(Protocol):
+    async def not_before(self, subject: str) -> float | None:
+        """The moment (epoch seconds) before which ``subject``'s tokens are void, if any."""
+        ...
+
+
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: float = 10) -> None:
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 10,
+        revocations: RevocationSource | None = None,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.revocations = revocations
 
     async def verify(self, token: str) -> Principal:
         try:
@@ -237,12 +269,140 @@ class TokenVerifier:
             raise Unauthorized("The access token carries an unknown role.")
         if not isinstance(scope, str):
             raise Unauthorized("The access token's scope is malformed.")
+        subject = str(claims["sub"])
+        if self.revocations is not None:
+            not_before = await self.revocations.not_before(subject)
+            # No leeway here: iat and not_before both come from the users service's clock.
+            if not_before is not None and float(claims["iat"]) < not_before:
+                raise Unauthorized("The access token has been revoked; sign in again.")
         return Principal(
-            subject=str(claims["sub"]),
+            subject=subject,
             role=role,
             scopes=frozenset(scope.split()),
             claims=claims,
         )
+
+
+class PolledRevocations:
+    """The users service's token revocations, fetched every ``poll_seconds`` and kept in
+    memory, so verifying a token never calls the users service.
+
+    When the users service cannot be asked, the last list is kept and tokens keep being
+    verified against it (fail open, logged once per outage), as with the JWKS: refusing
+    every token while users is down would stop the shop, and a revocation is at most one
+    access-token lifetime away from mattering anyway.
+    """
+
+    def __init__(
+        self, client: ServiceClient, *, poll_seconds: float = 2.0, path: str = REVOCATIONS_PATH
+    ) -> None:
+        self.client = client
+        self.poll_seconds = poll_seconds
+        self.path = path
+        self._not_before: dict[str, float] = {}
+        self.fetched_at: float | None = None  # monotonic time of the last good answer
+        self._failing = False
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_service(
+        cls,
+        *,
+        users_url: str,
+        client_id: str | None,
+        client_secret: str | None,
+        poll_seconds: float = 2.0,
+        timeout: float = 3.0,
+        connect_timeout: float = 1.0,
+    ) -> PolledRevocations | None:
+        """Revocations fetched with this service's client credentials (scope
+        ``users:read``); ``None`` when the service has no credentials configured."""
+        if not client_id or not client_secret:
+            return None
+        base = users_url.rstrip("/")
+        credentials = ClientCredentials(
+            f"{base}/auth/token", client_id, client_secret, scope="users:read", timeout=timeout
+        )
+        # One attempt per poll: the next poll is the retry, and a short timeout keeps a
+        # hanging users service from stretching the interval.
+        client = ServiceClient(
+            "users",
+            base,
+            connect_timeout=connect_timeout,
+            timeout=min(timeout, max(1.0, poll_seconds)),
+            retries=0,
+            credentials=credentials,
+        )
+        return cls(client, poll_seconds=poll_seconds)
+
+    async def not_before(self, subject: str) -> float | None:
+        return self._not_before.get(subject)
+
+    async def refresh(self) -> bool:
+        """Fetch the list once; True when it was replaced, False when the old one stays."""
+        try:
+            reply = await self.client.request("GET", self.path)
+            if reply.status != 200:
+                raise ValueError(f"HTTP {reply.status}")
+            revoked = _parse_revocations(reply.body)
+        except (DependencyUnavailable, ValueError) as exc:
+            if not self._failing:
+                log.warning(
+                    "cannot fetch token revocations from users (%s); keeping the last list "
+                    "of %d and verifying against it until users answers again",
+                    exc,
+                    len(self._not_before),
+                )
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("token revocations fetched again (%d entries)", len(revoked))
+        self._failing = False
+        self._not_before = revoked
+        self.fetched_at = time.monotonic()
+        return True
+
+    async def start(self) -> None:
+        """Fetch once now (best effort), then keep polling in the background."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._poll(), name="token-revocations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.client.close()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.refresh()
+            except Exception:  # a bug must not end the polling for good
+                log.exception("polling token revocations failed")
+
+
+def _parse_revocations(body: Any) -> dict[str, float]:
+    """``{"revocations": [{"user_id", "not_before"}], ...}`` as ``{user_id: not_before}``;
+    anything else raises ValueError (and the previous list stays)."""
+    entries = body.get("revocations") if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("the revocations document has no list")
+    revoked: dict[str, float] = {}
+    for entry in entries:
+        user_id = entry.get("user_id") if isinstance(entry, dict) else None
+        moment = entry.get("not_before") if isinstance(entry, dict) else None
+        if (
+            not isinstance(user_id, str)
+            or isinstance(moment, bool)
+            or not isinstance(moment, int | float)
+            or not math.isfinite(moment)
+        ):
+            raise ValueError("a revocation entry is malformed")
+        revoked[user_id] = max(float(moment), revoked.get(user_id, float("-inf")))
+    return revoked
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /auth/token")

@@ -7,17 +7,20 @@ and every framework error, into ``application/problem+json`` with a stable ``cod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
+# A 422 lists this many errors and counts the rest: a body with 60,000 unknown keys must
+# not become a 4 MB answer built on the event loop.
+MAX_LISTED_ERRORS = 20
 
 
 class Problem(Exception):
@@ -125,6 +128,12 @@ class TooManyRequests(Problem):
     title = "Too many requests"
 
 
+class HeaderFieldsTooLarge(Problem):
+    status = 431
+    code = "header_fields_too_large"
+    title = "Request header fields too large"
+
+
 class InternalError(Problem):
     status = 500
     code = "internal_error"
@@ -168,35 +177,41 @@ def problem_response(problem: Problem) -> JSONResponse:
     )
 
 
-def _loc(loc: Iterable[Any]) -> list[Any]:
-    return [part for part in loc]
-
-
 def validation_problem(exc: RequestValidationError) -> Problem:
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
         return MalformedJSON("The request body is not valid JSON.")
+    listed = errors[:MAX_LISTED_ERRORS]
     detail = "; ".join(
         f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}"
-        for err in errors[:5]
+        for err in listed[:5]
     )
+    if len(errors) > 5:
+        detail += f" (and {len(errors) - 5} more)"
     return ValidationFailed(
         detail or "Invalid request.",
         errors=[
-            {"loc": _loc(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in errors
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in listed
         ],
+        error_count=len(errors),
     )
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route serves on this path (FastAPI makes one route per method,
-    so Starlette's own ``Allow`` names only the first)."""
+    """Every method some route serves on this path.
+
+    FastAPI makes one route per method, and routes added by ``include_router`` sit behind
+    a wrapper that has no path of its own, so the effective routes are asked, not
+    ``app.router.routes``. HEAD is served wherever GET is (``HeadMiddleware``).
+    """
+    path = request.scope["path"]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    methods.discard("HEAD")
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and route.methods and regex.match(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
 
 
@@ -258,6 +273,7 @@ _DESCRIPTIONS = {
     415: "Unsupported media type",
     422: "Invalid request",
     429: "Too many requests",
+    431: "Request header fields too large",
     500: "Unexpected error",
     503: "A dependency is unavailable",
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
@@ -34,6 +34,14 @@ class ProcessSettings(BaseSettings):
     circuit_reset_seconds: float = 5.0
 
     max_body_bytes: int = 1_048_576
+    # The request line and headers together, and how many header fields: beyond either
+    # the server answers 431 before the app sees the request (``pasar_kit.server``).
+    max_header_bytes: int = Field(default=32_768, ge=4_096, le=1_048_576)
+    max_header_count: int = Field(default=100, ge=16, le=1_000)
+
+    # ``GET /metrics`` wants ``Authorization: Bearer <token>`` when set; unset, it answers
+    # loopback callers only.
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Self:
@@ -48,7 +56,8 @@ class ProcessSettings(BaseSettings):
 
     def _secrets(self) -> list[tuple[str, str | None]]:
         """Secret values to police in production; subclasses extend the list."""
-        return []
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        return [("metrics_token", token)]
 
 
 class ServiceSettings(ProcessSettings):
@@ -66,6 +75,9 @@ class ServiceSettings(ProcessSettings):
     jwt_audience: str = "pasar"
     jwks_url: str | None = None
     jwks_cache_seconds: int = 300
+    # How often the list of revoked users (demoted, deactivated) is fetched from the users
+    # service; a revoked user's old tokens are refused at most this long after the change.
+    revocation_poll_seconds: float = Field(default=2.0, gt=0, le=300)
 
     # This service's own identity for the client-credentials grant.
     client_id: str | None = None

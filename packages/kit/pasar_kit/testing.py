@@ -21,6 +21,7 @@ from sqlalchemy import MetaData, delete
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pasar_kit.db import Database
+from pasar_kit.server import server_options
 
 MARIADB_URL = os.environ.get("PASAR_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 POSTGRES_URL = os.environ.get(
@@ -96,11 +97,15 @@ async def lifespan_of(app: FastAPI) -> AsyncIterator[FastAPI]:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, *, port: int = 0) -> AsyncIterator[str]:
+async def serve(
+    app: FastAPI, *, port: int = 0, forwarded_allow_ips: str | None = None
+) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port; yields its base URL.
 
-    Other services call it over real HTTP, exactly as in production. ``port`` serves on
-    a given port instead, e.g. to bring a stopped service back where its callers expect it.
+    Other services call it over real HTTP, exactly as in production (``pasar serve``'s
+    server options: a bounded request head, forwarding headers trusted from nobody unless
+    ``forwarded_allow_ips`` names proxies). ``port`` serves on a given port instead, e.g.
+    to bring a stopped service back where its callers expect it.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -108,7 +113,12 @@ async def serve(app: FastAPI, *, port: int = 0) -> AsyncIterator[str]:
     port = sock.getsockname()[1]
     # A hanging handler (fault tests) must not hold the shutdown for long.
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=1
+        app,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        **server_options(forwarded_allow_ips=forwarded_allow_ips),
     )
     server = uvicorn.Server(config)
     # uvicorn would otherwise take over Ctrl-C for the whole test run.
