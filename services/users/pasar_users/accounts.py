@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import idna
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying, utcnow
-from pasar_kit.problems import Forbidden
+from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_users.passwords import Passwords
 from pasar_users.problems import (
     AccountInactive,
+    CurrentPasswordRequired,
     EmailTaken,
+    HashingBusy,
     LastAdmin,
     UserNotFound,
     WrongPassword,
 )
 from pasar_users.settings import Settings
 from pasar_users.tables import AnyRow, users
+from pasar_users.throttle import UNKNOWN_ADDRESS, Throttle
 from pasar_users.tokens import revoke_user_families
 
 CUSTOMER = "customer"
@@ -51,15 +56,37 @@ _PUBLIC = (
     users.c.active,
     users.c.created_at,
 )
+_PUBLIC_NAMES = [column.name for column in _PUBLIC]
 
 
 def _user(row: AnyRow) -> User:
-    return User(**row._asdict())
+    return User(**{name: getattr(row, name) for name in _PUBLIC_NAMES})
 
 
 def normalize_email(email: str) -> str:
-    """The stored form: the unique index then compares case-insensitively everywhere."""
-    return email.strip().lower()
+    """The one form an address is stored, looked up and compared in.
+
+    Unicode NFC, so ``é`` typed precomposed or as ``e`` + combining accent is one
+    address; lower case (pasar has always treated the whole address case-insensitively);
+    an internationalised domain in its Unicode form, so ``xn--`` spelling and Unicode
+    spelling are one domain. Anything that is no valid domain is only lower-cased: it
+    can never have been registered, and a lookup must still work (``admin@pasar.local``).
+    """
+    email = unicodedata.normalize("NFC", email.strip())
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", email.lower())
+    try:
+        domain = idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError):
+        domain = domain.lower()
+    # Lower-casing can undo NFC (e.g. a capital with a combining mark): normalise last.
+    return unicodedata.normalize("NFC", f"{local.lower()}@{domain.lower()}")
+
+
+def normalize_query(text: str) -> str:
+    """A search needle in the stored form's terms (NFC, lower case)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text.strip()).lower())
 
 
 async def _insert_user(
@@ -108,9 +135,24 @@ async def _insert_user(
 
 
 async def register(
-    *, db: Database, passwords: Passwords, email: str, password: str, full_name: str
+    *,
+    db: Database,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    full_name: str,
+    throttle: Throttle | None = None,
+    address: str = UNKNOWN_ADDRESS,
 ) -> User:
-    password_hash = await passwords.hash(password)
+    """A new customer. Counted per address before the (expensive) hash is made; trusted
+    callers (the command line's demo seed) pass no throttle."""
+    attempt = await throttle.registration(address=address) if throttle is not None else None
+    try:
+        password_hash = await passwords.hash(password)
+    except HashingBusy:
+        if throttle is not None and attempt is not None:
+            await throttle.forget(attempt)  # shed before any work: it does not count
+        raise
     return await _insert_user(
         db=db, email=email, password_hash=password_hash, full_name=full_name, role=CUSTOMER
     )
@@ -124,34 +166,131 @@ async def get_user(*, db: Database, user_id: str) -> User:
     return _user(row)
 
 
-async def get_active_user(*, db: Database, user_id: str) -> User:
-    """The caller's own account; a token outliving a deactivation is refused."""
-    user = await get_user(db=db, user_id=user_id)
-    if not user.active:
-        raise AccountInactive()
-    return user
+def issued_before(not_before: datetime | None, issued_at: float) -> bool:
+    """A token issued at ``issued_at`` (its ``iat``) is void: the account's tokens were
+    revoked after it was issued. The same rule as every consumer of the revocation feed."""
+    return not_before is not None and issued_at < not_before.timestamp()
 
 
-async def require_admin(*, db: Database, user_id: str) -> User:
-    """The caller is, right now, an active admin (a token's role can be minutes stale)."""
+async def _token_owner(db: Database, user_id: str) -> AnyRow | None:
     async with db.read() as conn:
-        row = (await conn.execute(select(*_PUBLIC).where(users.c.id == user_id))).first()
-    if row is None or not row.active or row.role != ADMIN:
+        return (
+            await conn.execute(
+                select(*_PUBLIC, users.c.tokens_not_before).where(users.c.id == user_id)
+            )
+        ).first()
+
+
+async def get_active_user(*, db: Database, user_id: str, issued_at: float) -> User:
+    """The caller's own account, from a token issued at ``issued_at``: 403 when the
+    account is deactivated, 401 when its tokens were revoked after this one was issued."""
+    row = await _token_owner(db, user_id)
+    if row is None:
+        raise UserNotFound()
+    if not row.active:
+        raise AccountInactive()
+    if issued_before(row.tokens_not_before, issued_at):
+        raise Unauthorized("The access token has been revoked; sign in again.")
+    return _user(row)
+
+
+async def require_admin(*, db: Database, user_id: str, issued_at: float) -> User:
+    """The caller is, right now, an active admin (a token's role can be minutes stale)."""
+    row = await _token_owner(db, user_id)
+    if row is None or not row.active:
+        raise Forbidden("Only an active admin may do this.")
+    if issued_before(row.tokens_not_before, issued_at):
+        raise Unauthorized("The access token has been revoked; sign in again.")
+    if row.role != ADMIN:
         raise Forbidden("Only an active admin may do this.")
     return _user(row)
 
 
-async def update_profile(*, db: Database, user_id: str, changes: dict[str, Any]) -> User:
-    """Edit ``full_name``, ``phone``, ``address`` and ``email`` (409 if the email is taken)."""
+async def token_revocations(*, db: Database, horizon_seconds: int) -> list[tuple[str, datetime]]:
+    """Users whose tokens were revoked within the last ``horizon_seconds``, oldest first.
+
+    One range scan of ``ix_users_tokens_not_before``: cheap however many users there are.
+    """
+    since = utcnow() - timedelta(seconds=horizon_seconds)
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(users.c.id, users.c.tokens_not_before)
+            .where(users.c.tokens_not_before >= since)
+            .order_by(users.c.tokens_not_before, users.c.id)
+        )
+        return [(row.id, row.tokens_not_before) for row in rows]
+
+
+async def confirm_password(
+    *,
+    db: Database,
+    passwords: Passwords,
+    throttle: Throttle,
+    user_id: str,
+    address: str,
+    password: str,
+) -> str:
+    """Check the signed-in user's current password, throttled per account (a stolen
+    access token must not become a fast guessing channel). Returns the hash checked."""
+    async with db.read() as conn:
+        current_hash = await conn.scalar(
+            select(users.c.password_hash).where(users.c.id == user_id, users.c.active.is_(True))
+        )
+    if current_hash is None:
+        raise AccountInactive()
+    attempt = await throttle.reauth_attempt(user_id=user_id, address=address)
+    try:
+        matches = await passwords.verify(current_hash, password)
+    except HashingBusy:
+        await throttle.forget(attempt)  # not a guess: it was never checked
+        raise
+    if not matches:
+        raise WrongPassword()
+    await throttle.reauth_succeeded(user_id=user_id)
+    return str(current_hash)
+
+
+async def update_profile(
+    *,
+    db: Database,
+    passwords: Passwords,
+    throttle: Throttle,
+    user_id: str,
+    address: str,
+    changes: dict[str, Any],
+    current_password: str | None = None,
+) -> User:
+    """Edit ``full_name``, ``phone``, ``address`` and ``email`` (409 if the email is taken).
+
+    A new email needs the current password: the email is where a password reset would
+    go, so changing it with a stolen access token alone would take the account over.
+    """
     allowed = {k: v for k, v in changes.items() if k in ("full_name", "phone", "address", "email")}
+    confirmed_hash: str | None = None
     if "email" in allowed:
         allowed["email"] = normalize_email(allowed["email"])
+        current = await get_user(db=db, user_id=user_id)
+        if allowed["email"] == current.email:
+            del allowed["email"]  # unchanged: nothing to confirm
+        elif current_password is None:
+            raise CurrentPasswordRequired()
+        else:
+            confirmed_hash = await confirm_password(
+                db=db,
+                passwords=passwords,
+                throttle=throttle,
+                user_id=user_id,
+                address=address,
+                password=current_password,
+            )
 
     async def apply() -> None:
         async with db.write() as conn:
             row = await _locked_user(conn, user_id)
             if not row.active:
                 raise AccountInactive()
+            if confirmed_hash is not None and row.password_hash != confirmed_hash:
+                raise WrongPassword()  # the password changed since we checked it
             if allowed:
                 await conn.execute(
                     update(users)
@@ -181,27 +320,40 @@ async def change_password(
     *,
     db: Database,
     passwords: Passwords,
+    throttle: Throttle,
     user_id: str,
+    address: str,
     current_password: str,
     new_password: str,
 ) -> None:
-    """Set a new password after checking the current one; every refresh token dies."""
-    async with db.read() as conn:
-        current_hash = await conn.scalar(
-            select(users.c.password_hash).where(users.c.id == user_id, users.c.active.is_(True))
-        )
-    if current_hash is None:
-        raise AccountInactive()
-    if not await passwords.verify(current_hash, current_password):
-        raise WrongPassword()
+    """Set a new password after checking the current one (throttled per account); every
+    refresh token dies and every access token issued until now is revoked."""
+    current_hash = await confirm_password(
+        db=db,
+        passwords=passwords,
+        throttle=throttle,
+        user_id=user_id,
+        address=address,
+        password=current_password,
+    )
     new_hash = await passwords.hash(new_password)
-    async with db.write() as conn:
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(password_hash=new_hash, updated_at=utcnow())
-        )
-        await revoke_user_families(conn, user_id=user_id)
+
+    async def apply() -> None:
+        async with db.write() as conn:
+            row = await _locked_user(conn, user_id)
+            if row.password_hash != current_hash:
+                raise WrongPassword()  # changed meanwhile: the password given is stale
+            # Taken under the row lock, so a login reading the row after us issues its
+            # token later than this instant (see grants.py).
+            now = utcnow()
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(password_hash=new_hash, updated_at=now, tokens_not_before=now)
+            )
+            await revoke_user_families(conn, user_id=user_id)
+
+    await retrying(apply)
 
 
 async def list_users(
@@ -210,7 +362,7 @@ async def list_users(
     """Users matching ``q`` in email or name (case-insensitive), oldest first."""
     condition = None
     if q:
-        needle = q.strip().lower()
+        needle = normalize_query(q)
         condition = or_(
             users.c.email.contains(needle, autoescape=True),
             func.lower(users.c.full_name).contains(needle, autoescape=True),
@@ -258,11 +410,12 @@ async def _set_role_and_activation(
         was_admin = row.role == ADMIN and row.active
         if was_admin and not (new_role == ADMIN and new_active) and len(admins) <= 1:
             raise LastAdmin("Make another user an admin first.")
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(role=new_role, active=new_active, updated_at=utcnow())
-        )
+        now = utcnow()  # under the row lock, as in change_password
+        values: dict[str, Any] = {"role": new_role, "active": new_active, "updated_at": now}
+        if new_role != row.role or (row.active and not new_active):
+            # The powers of tokens already issued end now, not when they expire.
+            values["tokens_not_before"] = now
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
         if row.active and not new_active:
             await revoke_user_families(conn, user_id=user_id)
 
@@ -286,11 +439,16 @@ async def ensure_admin(
                 select(users.c.id).where(users.c.email == email).with_for_update()
             )
             if user_id is not None:
+                now = utcnow()
                 await conn.execute(
                     update(users)
                     .where(users.c.id == user_id)
                     .values(
-                        role=ADMIN, active=True, password_hash=password_hash, updated_at=utcnow()
+                        role=ADMIN,
+                        active=True,
+                        password_hash=password_hash,
+                        updated_at=now,
+                        tokens_not_before=now,  # a new password: earlier tokens end
                     )
                 )
                 await revoke_user_families(conn, user_id=user_id)

@@ -13,14 +13,14 @@ from pasar_kit.app import service_app
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.workers import Periodic
-from pasar_users import keys, throttle, tokens
+from pasar_users import keys, tokens
 from pasar_users.clients import ServiceClients
 from pasar_users.grants import Authority
 from pasar_users.keys import KeyRing, RingKeys
 from pasar_users.passwords import Passwords
 from pasar_users.routes import admin, auth, internal, me
 from pasar_users.settings import Settings
-from pasar_users.throttle import ThrottlePolicy
+from pasar_users.throttle import Throttle, ThrottlePolicy
 from pasar_users.tokens import TokenPolicy
 
 MIGRATIONS = "pasar_users:migrations"
@@ -71,12 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 access_ttl_seconds=settings.access_token_ttl_seconds,
                 refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
             ),
-            throttle=ThrottlePolicy(
-                max_failures=settings.login_max_failures,
-                max_failures_per_address=settings.login_max_failures_per_address,
-                window_seconds=settings.login_window_seconds,
-                lockout_seconds=settings.login_lockout_seconds,
-            ),
+            throttle=Throttle(db, _throttle_policy(settings)),
             clients=ServiceClients(settings.service_clients, passwords),
         )
         app.state.db = db
@@ -113,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for job in jobs:
                 await job.stop()
+            passwords.close()
             await db.dispose()
 
     app = service_app(
@@ -123,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
         ready_checks=[_signing_key_ready],
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
     app.include_router(auth.router)
     app.include_router(me.router)
@@ -131,7 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _purge(db: Database, policy: ThrottlePolicy) -> int:
+def _throttle_policy(settings: Settings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        window_seconds=settings.login_window_seconds,
+        pair_free_failures=settings.login_pair_free_failures,
+        base_delay_seconds=settings.login_base_delay_seconds,
+        pair_max_delay_seconds=settings.login_pair_max_delay_seconds,
+        account_soft_limit=settings.login_account_soft_limit,
+        account_max_delay_seconds=settings.login_account_max_delay_seconds,
+        address_max_failures=settings.login_address_max_failures,
+        registrations_per_address=settings.registrations_per_address,
+        registration_window_seconds=settings.registration_window_seconds,
+    )
+
+
+async def _purge(db: Database, throttle: Throttle) -> int:
     await tokens.purge_expired(db=db)
-    await throttle.purge(db=db, policy=policy)
+    await throttle.purge()
     return 0  # never "a full batch": wait for the next tick

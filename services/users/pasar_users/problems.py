@@ -22,6 +22,53 @@ class WrongPassword(Problem):
     title = "The current password is wrong"
 
 
+class CurrentPasswordRequired(Problem):
+    status = 422
+    code = "current_password_required"
+    title = "Changing the email needs the current password"
+
+    def __init__(self, detail: str | None = None) -> None:
+        # Shaped like a validation error, so a form can put the message on the field.
+        super().__init__(
+            detail or "current_password is required to change the email.",
+            errors=[{"loc": ["body", "current_password"], "msg": "Field required"}],
+        )
+
+
+class TooManyRegistrations(Problem):
+    status = 429
+    code = "too_many_registrations"
+    title = "Too many registrations from this address"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
+class HashingBusy(Problem):
+    """Every password-hashing slot is taken and the queue is full: shed, don't swap."""
+
+    status = 503
+    code = "hashing_busy"
+    title = "Too many password checks at once"
+
+    def __init__(self, retry_after: int = 2) -> None:
+        super().__init__(
+            f"Try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
+class InvalidClientAddress(Problem):
+    status = 400
+    code = "invalid_client_address"
+    title = "The client address is not an IP address"
+
+
 class AccountInactive(Problem):
     status = 403
     code = "account_inactive"
@@ -93,7 +140,8 @@ class InvalidScope(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    status = 401
+    # RFC 6749 section 5.2: bad user credentials are 400, not 401 (the *client* is fine).
+    status = 400
     code = "invalid_grant"
     title = "Invalid credentials or refresh token"
 
@@ -103,11 +151,18 @@ class InvalidClient(OAuthError):
     code = "invalid_client"
     title = "Client authentication failed"
 
+    def __init__(self, detail: str | None = None) -> None:
+        # A 401 must name a scheme the client may use (RFC 9110 section 11.6.1); for a
+        # client that sent Basic credentials RFC 6749 section 5.2 requires exactly this.
+        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="pasar"'})
+
 
 class TooManyAttempts(OAuthError):
+    """Too many wrong passwords (a login, or the current password on /users/me)."""
+
     status = 429
     code = "too_many_attempts"
-    title = "Too many failed login attempts"
+    title = "Too many failed attempts"
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -17,20 +18,37 @@ from pydantic import (
     model_validator,
 )
 
+from pasar_users.accounts import normalize_email
 from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
+
+PASSWORD_MAX_LENGTH = 1024
 
 
 def _strip_lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _normalized_email(value: str) -> str:
+    # The one stored form (accounts.normalize_email), applied here at the edge.
+    email = normalize_email(value)
+    if len(email) > EMAIL_LENGTH:
+        raise ValueError(f"the address is longer than {EMAIL_LENGTH} characters once normalised")
+    return email
+
+
 def _rfc3339(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-Email = Annotated[EmailStr, BeforeValidator(_strip_lower), Field(max_length=EMAIL_LENGTH)]
+Email = Annotated[
+    EmailStr,
+    BeforeValidator(_strip_lower),
+    Field(max_length=EMAIL_LENGTH),
+    AfterValidator(_normalized_email),
+]
 # Never truncated: a password longer than the limit is refused, not cut.
-Password = Annotated[str, Field(min_length=8, max_length=1024)]
+Password = Annotated[str, Field(min_length=8, max_length=PASSWORD_MAX_LENGTH)]
+CurrentPassword = Annotated[str, Field(max_length=PASSWORD_MAX_LENGTH)]
 FullName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_LENGTH)
 ]
@@ -51,12 +69,14 @@ class UserCreate(_Request):
 
 
 class UserUpdate(_Request):
-    """``PATCH /users/me``: only the fields given change; ``null`` clears phone/address."""
+    """``PATCH /users/me``: only the fields given change; ``null`` clears phone/address.
+    A new ``email`` needs ``current_password`` too."""
 
     full_name: FullName | None = None
     phone: Phone | None = None
     address: Address | None = None
     email: Email | None = None
+    current_password: CurrentPassword | None = None
 
     @model_validator(mode="after")
     def _required_not_null(self) -> UserUpdate:
@@ -67,7 +87,7 @@ class UserUpdate(_Request):
 
 
 class PasswordChange(_Request):
-    current_password: Annotated[str, Field(max_length=1024)]
+    current_password: CurrentPassword
     new_password: Password
 
 
@@ -104,6 +124,19 @@ class InternalUser(BaseModel):
     full_name: str
     role: Role
     active: bool
+
+
+class TokenRevocation(BaseModel):
+    user_id: str
+    # Epoch seconds with microseconds: refuse this user's tokens whose iat is earlier.
+    not_before: float
+
+
+class TokenRevocations(BaseModel):
+    """Every user whose tokens were revoked within the last ``horizon_seconds``."""
+
+    revocations: list[TokenRevocation]
+    horizon_seconds: int
 
 
 class NotificationCreate(_Request):

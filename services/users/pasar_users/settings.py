@@ -48,14 +48,34 @@ class Settings(ServiceSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Each computation holds argon2_memory_kib and runs argon2_parallelism threads: at
+    # most this many at once (default: cores // argon2_parallelism, at least 1), this
+    # many more queued (logins ahead of registrations), none queued longer than this;
+    # the rest are answered 503 hashing_busy with Retry-After.
+    argon2_concurrency: int | None = Field(default=None, ge=1)
+    argon2_max_waiting: int = Field(default=32, ge=0)
+    argon2_max_wait_seconds: float = Field(default=5.0, gt=0)
 
-    login_max_failures: int = Field(default=5, ge=1)
-    login_max_failures_per_address: int = Field(default=20, ge=1)
-    login_window_seconds: int = Field(default=300, ge=1)
-    login_lockout_seconds: int = Field(default=300, ge=1)
+    # The login throttle (throttle.py). Failures count for login_window_seconds.
+    login_window_seconds: int = Field(default=3600, ge=1)
+    # One account from one address: this many failures free, then a delay before each
+    # next attempt, from login_base_delay_seconds doubling up to the maximum.
+    login_pair_free_failures: int = Field(default=5, ge=1)
+    login_base_delay_seconds: float = Field(default=1.0, gt=0)
+    login_pair_max_delay_seconds: int = Field(default=900, ge=1)
+    # One account from all addresses: past this many failures an address that has
+    # failed on it waits too (doubling up to the maximum); a fresh address never does.
+    login_account_soft_limit: int = Field(default=20, ge=1)
+    login_account_max_delay_seconds: int = Field(default=60, ge=1)
+    # One address over all accounts: a hard ceiling, high enough for a NAT or a proxy.
+    login_address_max_failures: int = Field(default=200, ge=1)
+    # Registrations from one address per window (the storefront registers shoppers
+    # from its own address unless it forwards theirs, so not too low).
+    registrations_per_address: int = Field(default=50, ge=1)
+    registration_window_seconds: int = Field(default=3600, ge=1)
 
     workers_enabled: bool = True
-    # Expired refresh-token families and old login failures are deleted this often.
+    # Expired refresh-token families and old throttle rows are deleted this often.
     purge_interval_seconds: float = Field(default=3600, gt=0)
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 
 from pasar_kit.db import UTCDateTime, new_metadata
 
@@ -26,13 +27,26 @@ AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 EMAIL_LENGTH = 254  # RFC 5321 path limit
 NAME_LENGTH = 200
+ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits; stored keys are shorter
+
+
+def exact_string(length: int) -> String:
+    """A string compared byte for byte everywhere. MariaDB's default collation would
+    call ``jose@`` and ``josé@`` (or ``ss`` and ``ß``) equal, which SQLite and PostgreSQL
+    do not: the values are normalised by the application, so the database must not
+    fold them further."""
+    return String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
 
 users = Table(
     "users",
     metadata,
     Column("id", String(36), primary_key=True),
-    # Stored normalised (stripped, lower-case), so a plain unique index is case-insensitive.
-    Column("email", String(EMAIL_LENGTH), nullable=False, unique=True),
+    # Stored normalised (accounts.normalize_email: NFC, lower-case), so a plain unique
+    # index compares addresses the way people mean them.
+    Column("email", exact_string(EMAIL_LENGTH), nullable=False, unique=True),
     Column("full_name", String(NAME_LENGTH), nullable=False),
     Column("phone", String(32), nullable=True),
     Column("address", String(500), nullable=True),
@@ -41,8 +55,12 @@ users = Table(
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Access tokens issued before this instant no longer count (deactivation, role or
+    # password change); published by GET /internal/token-revocations.
+    Column("tokens_not_before", UTCDateTime, nullable=True),
 )
 Index("ix_users_role_active", users.c.role, users.c.active)
+Index("ix_users_tokens_not_before", users.c.tokens_not_before)
 
 # A family is one login: every refresh token rotated from it shares its absolute expiry,
 # and revoking the family kills all of them at once.
@@ -83,19 +101,23 @@ signing_keys = Table(
     Column("retired_at", UTCDateTime, nullable=True),
 )
 
-# Failed logins, append-only so concurrent attempts never contend on one counter row.
-login_failures = Table(
-    "login_failures",
+# The throttles' memory (see throttle.py): one row per attempt that counts against a
+# ``subject`` (an email, a client id, a user id) from an ``address``. Append-only, so
+# concurrent attempts never contend on one counter row; ``kind`` keeps the throttles
+# apart, so no one throttle's rows ever count in another's.
+attempts = Table(
+    "attempts",
     metadata,
     Column(
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     ),
-    Column("account", String(EMAIL_LENGTH + 8), nullable=True),
-    Column("address", String(64), nullable=True),
-    Column("failed_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", exact_string(EMAIL_LENGTH), nullable=False),
+    Column("address", String(ADDRESS_LENGTH), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
-Index("ix_login_failures_account_failed_at", login_failures.c.account, login_failures.c.failed_at)
-Index("ix_login_failures_address_failed_at", login_failures.c.address, login_failures.c.failed_at)
+Index("ix_attempts_kind_subject_at", attempts.c.kind, attempts.c.subject, attempts.c.at)
+Index("ix_attempts_kind_address_at", attempts.c.kind, attempts.c.address, attempts.c.at)
 
 notifications = Table(
     "notifications",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,12 @@ class TokenPolicy:
     access_ttl_seconds: int
     refresh_ttl_seconds: int
 
+    @property
+    def revocation_horizon_seconds(self) -> int:
+        """How far back revocations still matter: a token issued earlier has expired
+        (plus a minute for clocks and the verifiers' leeway)."""
+        return self.access_ttl_seconds + 60
+
 
 @dataclass(frozen=True)
 class TokenGrant:
@@ -49,10 +56,15 @@ def sign_access_token(
     subject: str,
     role: str | None = None,
     scope: str | None = None,
+    issued_at: float | None = None,
 ) -> str:
+    """An access token; ``iat`` is ``issued_at`` (default now) with its fraction of a
+    second (RFC 7519 allows a non-integer NumericDate), so a token issued just after a
+    revocation is never taken for one issued before it, even in the same second."""
     key = keys.signing
     if key is None:
         raise SigningKeyUnavailable()
+    issued = time.time() if issued_at is None else issued_at
     claims = access_claims(
         subject,
         issuer=policy.issuer,
@@ -60,7 +72,9 @@ def sign_access_token(
         ttl_seconds=policy.access_ttl_seconds,
         role=role,
         scope=scope,
+        now=issued,
     )
+    claims["iat"] = issued  # whatever the helper rounds to
     return key.sign(claims)
 
 
@@ -100,6 +114,8 @@ class Rotation:
     user_id: str
     role: str
     refresh_token: str
+    # Taken after the user's row was read under lock: see grants.py.
+    issued_at: float
 
 
 async def rotate(*, db: Database, token: str, now: datetime | None = None) -> Rotation:
@@ -125,8 +141,11 @@ async def _rotate(*, db: Database, token: str, now: datetime) -> Rotation:
                 .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
                 .join(users, users.c.id == refresh_families.c.user_id)
                 .where(refresh_tokens.c.token_hash == token_hash)
+                # Locks the user's row too: a role change waits for us, or we see it.
+                .with_for_update()
             )
         ).first()
+        issued_at = time.time()
         if row is None or row.revoked_at is not None or row.expires_at <= now or not row.active:
             raise InvalidGrant("The refresh token is invalid or expired.")
         won = False
@@ -141,7 +160,9 @@ async def _rotate(*, db: Database, token: str, now: datetime) -> Rotation:
             won = claimed.rowcount == 1
         if won:
             new_token = await _add_token(conn, family_id=row.family_id, now=now)
-            return Rotation(user_id=row.user_id, role=row.role, refresh_token=new_token)
+            return Rotation(
+                user_id=row.user_id, role=row.role, refresh_token=new_token, issued_at=issued_at
+            )
         # Already rotated (earlier, or a concurrent use just won): a replay.
         await _revoke_families(conn, refresh_families.c.id == row.family_id, now=now)
     # Raised after the block so the revocation is committed.

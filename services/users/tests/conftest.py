@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
 from pasar_kit.db import Database
 from pasar_kit.migrations import upgrade
@@ -66,6 +69,57 @@ async def users_app(users_settings: Settings, users_database_url: str) -> AsyncI
             yield app
     finally:
         await clear_tables(users_database_url, metadata)
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
+
+
+@pytest.fixture
+async def users_app_with(users_database_url: str) -> AsyncIterator[AppFactory]:
+    """``async with users_app_with(login_pair_free_failures=3) as app``: the app with
+    settings of the test's own, on the session's database (emptied afterwards)."""
+
+    @asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[FastAPI]:
+        app = create_app(users_test_settings(users_database_url, **overrides))
+        async with lifespan_of(app):
+            yield app
+
+    try:
+        yield make
+    finally:
+        await clear_tables(users_database_url, metadata)
+
+
+def _client_from(app: FastAPI, address: str | None = "127.0.0.1") -> httpx.AsyncClient:
+    """A client of ``app`` whose requests come from ``address`` (as uvicorn reports it)."""
+    client = (address, 40000) if address is not None else None
+    transport = httpx.ASGITransport(app=app, client=client)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://users.test")
+
+
+async def _age_attempts(db: Database, seconds: float) -> None:
+    """Move every throttle row ``seconds`` into the past, instead of waiting."""
+    from pasar_users.tables import attempts
+
+    async with db.write() as conn:
+        rows = (await conn.execute(select(attempts.c.id, attempts.c.at))).all()
+        for row in rows:
+            await conn.execute(
+                update(attempts)
+                .where(attempts.c.id == row.id)
+                .values(at=row.at - timedelta(seconds=seconds))
+            )
+
+
+@pytest.fixture
+def client_from() -> Callable[..., httpx.AsyncClient]:
+    return _client_from
+
+
+@pytest.fixture
+def age_attempts() -> Callable[[Database, float], Awaitable[None]]:
+    return _age_attempts
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ async def test_concurrent_refreshes_with_one_token_yield_at_most_one_pair(
     )
     statuses = Counter(r.status_code for r in responses)
     assert statuses[200] <= 1, statuses
-    assert statuses[200] + statuses[401] == 12, statuses
+    assert statuses[200] + statuses[400] == 12, statuses
     for response in responses:
-        if response.status_code == 401:
+        if response.status_code == 400:
             assert response.json()["error"] == "invalid_grant"
     async with users_app.state.db.read() as conn:
         issued = await conn.scalar(select(func.count()).select_from(refresh_tokens))
@@ -96,7 +96,9 @@ async def test_concurrent_logins_each_get_their_own_family(
     users_client: httpx.AsyncClient, users_api: Any
 ) -> None:
     account = await users_api.account()
-    responses = await asyncio.gather(*(users_api.login(account.email) for _ in range(8)))
-    assert [r.status_code for r in responses] == [200] * 8
+    # As many as the throttle lets through at once from one address (pasar counts an
+    # attempt in flight as a failure until it succeeds: see test_login_throttle).
+    responses = await asyncio.gather(*(users_api.login(account.email) for _ in range(5)))
+    assert [r.status_code for r in responses] == [200] * 5
     refresh = {r.json()["refresh_token"] for r in responses}
-    assert len(refresh) == 8
+    assert len(refresh) == 5

@@ -18,11 +18,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import upgrade
 from pasar_kit.testing import lifespan_of
-from pasar_users import throttle
 from pasar_users.app import MIGRATIONS, create_app
 from pasar_users.settings import Settings
-from pasar_users.tables import login_failures, metadata, signing_keys
-from pasar_users.throttle import ThrottlePolicy
+from pasar_users.tables import attempts, metadata, signing_keys
+from pasar_users.throttle import Throttle, ThrottlePolicy
 
 
 async def test_schema_matches_the_migrations(users_database_url: str) -> None:
@@ -94,24 +93,21 @@ async def test_workers_start_and_stop_with_the_app(users_database_url: str) -> N
         assert ring.signing is not None and ring.signing.kid == new_kid
 
 
-async def test_throttle_purge_forgets_only_old_failures(users_app: FastAPI) -> None:
+async def test_throttle_purge_forgets_only_old_attempts(users_app: FastAPI) -> None:
     db: Database = users_app.state.db
-    policy = ThrottlePolicy(window_seconds=300, lockout_seconds=300)
+    throttle = Throttle(db, ThrottlePolicy(window_seconds=300, registration_window_seconds=600))
+    row = {"kind": "login", "address": "192.0.2.1"}
     async with db.write() as conn:
         await conn.execute(
-            insert(login_failures),
+            insert(attempts),
             [
-                {
-                    "account": "old@example.com",
-                    "address": None,
-                    "failed_at": utcnow() - timedelta(hours=1),
-                },
-                {"account": "new@example.com", "address": None, "failed_at": utcnow()},
+                {**row, "subject": "old@example.com", "at": utcnow() - timedelta(seconds=601)},
+                {**row, "subject": "new@example.com", "at": utcnow() - timedelta(seconds=599)},
             ],
         )
-    assert await throttle.purge(db=db, policy=policy) == 1
+    assert await throttle.purge() == 1
     async with db.read() as conn:
-        left: Any = (await conn.scalars(select(login_failures.c.account))).all()
+        left: Any = (await conn.scalars(select(attempts.c.subject))).all()
     assert left == ["new@example.com"]
 
 

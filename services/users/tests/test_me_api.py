@@ -31,6 +31,7 @@ async def test_patch_profile(users_client: httpx.AsyncClient, users_api: Any) ->
             "phone": "+62 812 0000 0000",
             "address": "Jl. Merdeka 1, Bandung",
             "email": "Rina.W@Example.com",
+            "current_password": PASSWORD,
         },
     )
     assert response.status_code == 200, response.text
@@ -41,7 +42,7 @@ async def test_patch_profile(users_client: httpx.AsyncClient, users_api: Any) ->
     assert profile["email"] == "rina.w@example.com"
     # The new email logs in; the old one no longer exists.
     assert (await users_api.login("rina.w@example.com")).status_code == 200
-    assert (await users_api.login("rina@example.com")).status_code == 401
+    assert (await users_api.login("rina@example.com")).status_code == 400
 
 
 async def test_patch_is_partial_and_null_clears_optional_fields(
@@ -62,7 +63,9 @@ async def test_patch_email_taken(users_client: httpx.AsyncClient, users_api: Any
     await users_api.register("taken@example.com")
     account = await users_api.account()
     response = await users_client.patch(
-        "/users/me", headers=account.headers, json={"email": "TAKEN@example.com"}
+        "/users/me",
+        headers=account.headers,
+        json={"email": "TAKEN@example.com", "current_password": PASSWORD},
     )
     assert response.status_code == 409
     assert response.json()["code"] == "email_taken"
@@ -110,13 +113,13 @@ async def test_change_password(users_client: httpx.AsyncClient, users_api: Any) 
         json={"current_password": PASSWORD, "new_password": "a brand new one"},
     )
     assert response.status_code == 204
-    assert (await users_api.login(account.email)).status_code == 401
+    assert (await users_api.login(account.email)).status_code == 400
     assert (await users_api.login(account.email, "a brand new one")).status_code == 200
     for refresh in (account.refresh_token, second_device):
         refused = await users_client.post(
             "/auth/token", data={"grant_type": "refresh_token", "refresh_token": refresh}
         )
-        assert refused.status_code == 401
+        assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_grant"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
@@ -13,6 +13,8 @@ from pasar_users.routes.deps import ActiveAdmin, DatabaseDep
 from pasar_users.schemas import UserAdminUpdate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["admin"])
+
+UserId = Annotated[str, Path(max_length=36)]
 
 
 @router.get("", operation_id="list_users", responses=problems(401, 403))
@@ -33,11 +35,13 @@ async def list_users(
     )
 
 
-@router.patch("/{user_id}", operation_id="update_user", responses=problems(401, 403, 404, 409))
+@router.patch("/{user_id}", operation_id="update_user", responses=problems(401, 403, 404, 409, 422))
 async def update_user(
-    user_id: str, body: UserAdminUpdate, _admin: ActiveAdmin, db: DatabaseDep
+    user_id: UserId, body: UserAdminUpdate, _admin: ActiveAdmin, db: DatabaseDep
 ) -> UserPublic:
-    """Change a user's ``role`` and/or ``active``; deactivating revokes their refresh tokens."""
+    """Change a user's ``role`` and/or ``active``. Deactivating revokes their refresh
+    tokens; deactivating or changing the role revokes their access tokens at once
+    (``GET /internal/token-revocations``)."""
     user = await accounts.set_role_and_activation(
         db=db, user_id=user_id, role=body.role, active=body.active
     )

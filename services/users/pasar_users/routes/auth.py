@@ -17,32 +17,68 @@ from pasar_users import accounts, grants, keys, tokens
 from pasar_users.problems import (
     NO_STORE,
     InvalidClient,
+    InvalidClientAddress,
     InvalidRequest,
     SigningKeyUnavailable,
     UnsupportedGrantType,
 )
-from pasar_users.routes.deps import AuthorityDep, DatabaseDep, PasswordsDep
-from pasar_users.schemas import JWKS, LogoutRequest, TokenResponse, UserCreate, UserPublic
+from pasar_users.routes.deps import (
+    AuthorityDep,
+    ClientAddress,
+    DatabaseDep,
+    PasswordsDep,
+    ThrottleDep,
+    client_address,
+)
+from pasar_users.schemas import (
+    JWKS,
+    PASSWORD_MAX_LENGTH,
+    LogoutRequest,
+    TokenResponse,
+    UserCreate,
+    UserPublic,
+)
+from pasar_users.tables import EMAIL_LENGTH
 
 log = logging.getLogger("pasar.users")
 router = APIRouter(tags=["auth"])
 
 FormField = Annotated[str | None, Form()]
 
+# Every field of a token request is bounded before it reaches a query or a hash; a value
+# longer than any valid one is a malformed request (400 invalid_request), never a 500.
+CLIENT_ID_LENGTH = 100
+FIELD_LIMITS = {
+    "grant_type": 64,
+    "username": EMAIL_LENGTH,
+    "password": PASSWORD_MAX_LENGTH,
+    "refresh_token": 512,
+    "client_id": CLIENT_ID_LENGTH,
+    "client_secret": 1024,
+    "scope": 1000,
+}
+
 
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     operation_id="register",
-    responses=problems(409, 422),
+    responses=problems(400, 409, 422, 429, 503),
 )
 async def register(
-    body: UserCreate, db: DatabaseDep, passwords: PasswordsDep, response: Response
+    body: UserCreate,
+    db: DatabaseDep,
+    passwords: PasswordsDep,
+    throttle: ThrottleDep,
+    address: ClientAddress,
+    response: Response,
 ) -> UserPublic:
-    """Create a customer account."""
+    """Create a customer account (a limited number per client address and hour)."""
     user = await accounts.register(
         db=db,
         passwords=passwords,
+        throttle=throttle,
+        address=address,
         email=body.email,
         password=body.password,
         full_name=body.full_name,
@@ -64,7 +100,24 @@ def _basic_client(request: Request) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise InvalidClient("Malformed Basic credentials.")
-    return unquote_plus(client_id), unquote_plus(secret)
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if len(client_id) > CLIENT_ID_LENGTH or len(secret) > FIELD_LIMITS["client_secret"]:
+        raise InvalidClient("Malformed Basic credentials.")
+    return client_id, secret
+
+
+def _check_lengths(fields: dict[str, str | None]) -> None:
+    for name, value in fields.items():
+        limit = FIELD_LIMITS[name]
+        if value is not None and len(value) > limit:
+            raise InvalidRequest(f"{name} is too long (at most {limit} characters).")
+
+
+def _token_client_address(request: Request) -> str:
+    try:
+        return client_address(request)
+    except InvalidClientAddress as exc:
+        raise InvalidRequest("The client address is not an IP address.") from exc
 
 
 @router.post(
@@ -87,9 +140,20 @@ async def token(
     scope: FormField = None,
 ) -> TokenResponse:
     """OAuth 2.0 token endpoint (form-encoded): ``password``, ``refresh_token`` and
-    ``client_credentials`` grants."""
+    ``client_credentials`` grants. Errors follow RFC 6749 section 5.2."""
     response.headers.update(NO_STORE)
-    address = request.client.host if request.client else None
+    _check_lengths(
+        {
+            "grant_type": grant_type,
+            "username": username,
+            "password": password,
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "scope": scope,
+        }
+    )
+    address = _token_client_address(request)
     if not grant_type:
         raise InvalidRequest("grant_type is required.")
     if grant_type == "password":

@@ -6,11 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pasar_kit.auth import Admin, Principal
+from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import Database
+from pasar_kit.problems import Unauthorized
 from pasar_users import accounts
+from pasar_users.accounts import User
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
+from pasar_users.problems import InvalidClientAddress
+from pasar_users.throttle import Throttle, address_key
 
 
 def _db(request: Request) -> Database:
@@ -28,13 +32,45 @@ def _passwords(request: Request) -> Passwords:
     return passwords
 
 
+def _throttle(request: Request) -> Throttle:
+    authority: Authority = request.app.state.authority
+    return authority.throttle
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as the throttles count it. With a trusted proxy, uvicorn puts
+    whatever X-Forwarded-For named here, so it is checked before it reaches a query."""
+    try:
+        return address_key(request.client.host if request.client else None)
+    except ValueError as exc:
+        raise InvalidClientAddress("The client address is not an IP address.") from exc
+
+
+def issued_at(principal: Principal) -> float:
+    try:
+        return float(principal.claims["iat"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unauthorized("The access token's iat is malformed.") from exc
+
+
+async def _me(principal: CurrentUser, db: Annotated[Database, Depends(_db)]) -> User:
+    # The account as it is now: deactivated (403) or its tokens revoked since this one
+    # was issued (401) — the same rule the other services apply from the revocation feed.
+    return await accounts.get_active_user(
+        db=db, user_id=principal.subject, issued_at=issued_at(principal)
+    )
+
+
 async def _active_admin(principal: Admin, db: Annotated[Database, Depends(_db)]) -> Principal:
     # The role in a token can be minutes stale; admin powers are checked at the source.
-    await accounts.require_admin(db=db, user_id=principal.subject)
+    await accounts.require_admin(db=db, user_id=principal.subject, issued_at=issued_at(principal))
     return principal
 
 
 DatabaseDep = Annotated[Database, Depends(_db)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
+ThrottleDep = Annotated[Throttle, Depends(_throttle)]
+ClientAddress = Annotated[str, Depends(client_address)]
+Me = Annotated[User, Depends(_me)]
 ActiveAdmin = Annotated[Principal, Depends(_active_admin)]

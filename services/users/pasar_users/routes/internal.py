@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import DatabaseDep
-from pasar_users.schemas import InternalUser, NotificationCreate
+from pasar_users.routes.deps import AuthorityDep, DatabaseDep
+from pasar_users.schemas import InternalUser, NotificationCreate, TokenRevocation, TokenRevocations
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -18,17 +18,44 @@ UsersReader = Annotated[Principal, Depends(require_scope("users:read"))]
 NotificationWriter = Annotated[Principal, Depends(require_scope("notifications:write"))]
 
 
-@router.get("/users/{user_id}", operation_id="internal_get_user", responses=problems(401, 403, 404))
-async def get_user(user_id: str, _service: UsersReader, db: DatabaseDep) -> InternalUser:
+@router.get(
+    "/users/{user_id}", operation_id="internal_get_user", responses=problems(401, 403, 404, 422)
+)
+async def get_user(
+    user_id: Annotated[str, Path(max_length=36)], _service: UsersReader, db: DatabaseDep
+) -> InternalUser:
     """A user as order validation needs it; 404 if unknown."""
     user = await accounts.get_user(db=db, user_id=user_id)
     return InternalUser.model_validate(user, from_attributes=True)
+
+
+@router.get(
+    "/token-revocations", operation_id="internal_token_revocations", responses=problems(401, 403)
+)
+async def token_revocations(
+    _service: UsersReader, authority: AuthorityDep, response: Response
+) -> TokenRevocations:
+    """Users whose access tokens were revoked (deactivation, role or password change)
+    within the last ``horizon_seconds`` (the access-token lifetime plus a minute). A
+    verifier refuses a token whose ``sub`` is listed and whose ``iat`` is earlier than
+    ``not_before``. Polled every few seconds by every replica of products and orders."""
+    horizon = authority.policy.revocation_horizon_seconds
+    revoked = await accounts.token_revocations(db=authority.db, horizon_seconds=horizon)
+    response.headers["Cache-Control"] = "no-store"
+    return TokenRevocations(
+        revocations=[
+            TokenRevocation(user_id=user_id, not_before=not_before.timestamp())
+            for user_id, not_before in revoked
+        ],
+        horizon_seconds=horizon,
+    )
 
 
 @router.post(
     "/notifications",
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="internal_post_notification",
+    response_class=Response,
     responses=problems(401, 403, 422),
 )
 async def post_notification(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
 
-from pasar_kit.auth import CurrentUser
+from fastapi import APIRouter, Path, Response, status
+
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import DatabaseDep, PasswordsDep
+from pasar_users.routes.deps import ClientAddress, DatabaseDep, Me, PasswordsDep, ThrottleDep
 from pasar_users.schemas import (
     NotificationPage,
     NotificationPublic,
@@ -19,19 +20,37 @@ from pasar_users.schemas import (
 
 router = APIRouter(prefix="/users/me", tags=["me"])
 
+# Ids are uuids; anything longer cannot exist, so it never reaches a query.
+NotificationId = Annotated[str, Path(max_length=36)]
+
 
 @router.get("", operation_id="get_me", responses=problems(401, 403))
-async def get_me(principal: CurrentUser, db: DatabaseDep) -> UserPublic:
+async def get_me(me: Me) -> UserPublic:
     """Your profile."""
-    user = await accounts.get_active_user(db=db, user_id=principal.subject)
-    return UserPublic.model_validate(user, from_attributes=True)
+    return UserPublic.model_validate(me, from_attributes=True)
 
 
-@router.patch("", operation_id="update_me", responses=problems(401, 403, 409, 422))
-async def update_me(body: UserUpdate, principal: CurrentUser, db: DatabaseDep) -> UserPublic:
-    """Edit your name, phone, address or email."""
-    changes = body.model_dump(exclude_unset=True)
-    user = await accounts.update_profile(db=db, user_id=principal.subject, changes=changes)
+@router.patch("", operation_id="update_me", responses=problems(400, 401, 403, 409, 422, 429, 503))
+async def update_me(
+    body: UserUpdate,
+    me: Me,
+    db: DatabaseDep,
+    passwords: PasswordsDep,
+    throttle: ThrottleDep,
+    address: ClientAddress,
+) -> UserPublic:
+    """Edit your name, phone, address or email; a new email needs ``current_password``
+    (403 ``wrong_password``, 429 ``too_many_attempts`` after repeated wrong ones)."""
+    changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
+    user = await accounts.update_profile(
+        db=db,
+        passwords=passwords,
+        throttle=throttle,
+        user_id=me.id,
+        address=address,
+        changes=changes,
+        current_password=body.current_password,
+    )
     return UserPublic.model_validate(user, from_attributes=True)
 
 
@@ -39,16 +58,24 @@ async def update_me(body: UserUpdate, principal: CurrentUser, db: DatabaseDep) -
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="change_password",
-    responses=problems(401, 403, 422),
+    responses=problems(400, 401, 403, 422, 429, 503),
 )
 async def change_password(
-    body: PasswordChange, principal: CurrentUser, db: DatabaseDep, passwords: PasswordsDep
+    body: PasswordChange,
+    me: Me,
+    db: DatabaseDep,
+    passwords: PasswordsDep,
+    throttle: ThrottleDep,
+    address: ClientAddress,
 ) -> Response:
-    """Set a new password; every refresh token you hold stops working."""
+    """Set a new password; every refresh token you hold stops working, and so does every
+    access token issued before. Wrong current passwords are throttled per account."""
     await accounts.change_password(
         db=db,
         passwords=passwords,
-        user_id=principal.subject,
+        throttle=throttle,
+        user_id=me.id,
+        address=address,
         current_password=body.current_password,
         new_password=body.new_password,
     )
@@ -57,7 +84,7 @@ async def change_password(
 
 @router.get("/notifications", operation_id="list_notifications", responses=problems(401, 403))
 async def list_notifications(
-    principal: CurrentUser,
+    me: Me,
     db: DatabaseDep,
     unread: bool = False,
     limit: Limit = 20,
@@ -65,7 +92,7 @@ async def list_notifications(
 ) -> NotificationPage:
     """Your notifications, newest first; ``?unread=true`` for the unread ones only."""
     items, total = await notifications.inbox(
-        db=db, user_id=principal.subject, unread_only=unread, limit=limit, offset=offset
+        db=db, user_id=me.id, unread_only=unread, limit=limit, offset=offset
     )
     return NotificationPage(
         items=[NotificationPublic.model_validate(n, from_attributes=True) for n in items],
@@ -81,7 +108,7 @@ async def list_notifications(
     operation_id="mark_notification_read",
     responses=problems(401, 403, 404),
 )
-async def mark_read(notification_id: str, principal: CurrentUser, db: DatabaseDep) -> Response:
+async def mark_read(notification_id: NotificationId, me: Me, db: DatabaseDep) -> Response:
     """Mark one notification read (idempotent)."""
-    await notifications.mark_read(db=db, user_id=principal.subject, notification_id=notification_id)
+    await notifications.mark_read(db=db, user_id=me.id, notification_id=notification_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
