@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -9,7 +10,7 @@ from datetime import datetime
 from fastapi import FastAPI
 
 from pasar_kit.app import service_app
-from pasar_kit.auth import RemoteJWKS, TokenVerifier
+from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Database, utcnow
 from pasar_kit.workers import Periodic
 from pasar_products.listing import TotalsCache
@@ -18,10 +19,27 @@ from pasar_products.routes import admin, catalogue, reservations
 from pasar_products.settings import Settings
 
 MIGRATIONS = "pasar_products:migrations"
+log = logging.getLogger("pasar.products")
 
 
-def default_verifier(settings: Settings) -> TokenVerifier:
-    """Tokens checked offline against the users service's JWKS (cached)."""
+def revocations_for(settings: Settings) -> PolledRevocations | None:
+    """The users service's token revocations, polled with this service's credentials."""
+    secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+    return PolledRevocations.for_service(
+        users_url=settings.users_url,
+        client_id=settings.client_id,
+        client_secret=secret,
+        poll_seconds=settings.revocation_poll_seconds,
+        timeout=settings.http_timeout,
+        connect_timeout=settings.http_connect_timeout,
+    )
+
+
+def default_verifier(
+    settings: Settings, revocations: PolledRevocations | None = None
+) -> TokenVerifier:
+    """Tokens checked offline against the users service's JWKS (cached), and against
+    the revocations it publishes (polled)."""
     if not settings.jwks_url:
         raise ValueError("PRODUCTS_JWKS_URL must be set")
     keys = RemoteJWKS(
@@ -29,7 +47,12 @@ def default_verifier(settings: Settings) -> TokenVerifier:
         cache_seconds=settings.jwks_cache_seconds,
         timeout=settings.http_timeout,
     )
-    return TokenVerifier(keys, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    return TokenVerifier(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        revocations=revocations,
+    )
 
 
 def create_app(
@@ -45,7 +68,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(settings.database_url, pool_size=settings.database_pool_size)
         app.state.db = db
-        app.state.verifier = verifier or default_verifier(settings)
+        revocations = None
+        if verifier is None:
+            revocations = revocations_for(settings)
+            if revocations is None:
+                log.warning(
+                    "PRODUCTS_CLIENT_ID / PRODUCTS_CLIENT_SECRET are not set: token "
+                    "revocations are not polled, so a demoted admin keeps admin powers "
+                    "here until their access token expires"
+                )
+            else:
+                await revocations.start()
+        app.state.verifier = verifier or default_verifier(settings, revocations)
         jobs: list[Periodic] = []
         if settings.workers_enabled:
 
@@ -63,6 +97,8 @@ def create_app(
         finally:
             for job in jobs:
                 await job.stop()
+            if revocations is not None:
+                await revocations.stop()
             await db.dispose()
 
     app = service_app(
@@ -71,6 +107,7 @@ def create_app(
         description="Catalogue, search, stock and stock reservations.",
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
     app.state.settings = settings
     app.state.clock = clock

@@ -6,6 +6,7 @@ so stock never goes below zero however many requests or replicas run at once.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -78,19 +79,28 @@ def etag_of(version: int) -> str:
     return f'"v{version}"'
 
 
+# ``version`` is a 32-bit column: a larger number is no version of ours, and binding it
+# would overflow the database (a 500 rather than a 412).
+MAX_VERSION = 2**31 - 1
+# Exactly the tags ``etag_of`` makes: ASCII digits (``str.isdigit`` also takes "²" and
+# the Arabic-Indic one, which ``int`` reads as 1), no sign, no leading zero.
+_OUR_TAG = re.compile(r'"v([1-9][0-9]{0,9})"')
+
+
 def versions_matching(if_match: str | None) -> frozenset[int] | None:
     """The product versions an ``If-Match`` header accepts; None when it sets no condition.
 
     ``*`` only asks that the product exists, which every route checks anyway. Weak tags
-    never match (RFC 9110 compares strongly for If-Match), nor do tags we did not make.
+    never match (RFC 9110 compares strongly for If-Match), nor does any tag we did not
+    make, however it is spelled: such a header is a condition nothing meets (412).
     """
     if if_match is None or if_match.strip() == "*":
         return None
     versions = set()
     for tag in if_match.split(","):
-        tag = tag.strip()
-        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
-            versions.add(int(tag[2:-1]))
+        ours = _OUR_TAG.fullmatch(tag.strip())
+        if ours is not None and int(ours.group(1)) <= MAX_VERSION:
+            versions.add(int(ours.group(1)))
     return frozenset(versions)
 
 

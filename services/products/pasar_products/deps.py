@@ -6,16 +6,22 @@ than the work itself.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_products.listing import TotalsCache
+from pasar_products.problems import ProductNotFound, ReservationNotFound
+from pasar_products.schemas import PRODUCT_ID_PATTERN, RESERVATION_ID_PATTERN
 from pasar_products.settings import Settings
+
+_PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
+_RESERVATION_ID = re.compile(RESERVATION_ID_PATTERN)
 
 
 async def _db(request: Request) -> Database:
@@ -62,8 +68,31 @@ async def _include_archived(
     return True
 
 
+# A path id outside the id rule names nothing: 404 at once, without a query and without
+# echoing it (it may be 10,000 characters). Not a 422: a client holding a stale or
+# mistyped link learns only that there is no such thing, as for any unknown id.
+async def _product_id(
+    product_id: Annotated[str, Path(description="1..36 of A-Z a-z 0-9 and -")],
+) -> str:
+    if _PRODUCT_ID.fullmatch(product_id) is None:
+        raise ProductNotFound("No product has this id.")
+    return product_id
+
+
+async def _reservation_id(
+    reservation_id: Annotated[
+        str, Path(description="1..64 of A-Z a-z 0-9 . _ : -, starting alphanumeric")
+    ],
+) -> str:
+    if _RESERVATION_ID.fullmatch(reservation_id) is None:
+        raise ReservationNotFound("No reservation has this id.")
+    return reservation_id
+
+
 DB = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
 Totals = Annotated[TotalsCache, Depends(_totals)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
+ProductId = Annotated[str, Depends(_product_id)]
+ReservationId = Annotated[str, Depends(_reservation_id)]

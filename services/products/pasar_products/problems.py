@@ -63,3 +63,9 @@ class ReservationExpired(Problem):
     status = 409
     code = "reservation_expired"
     title = "The reservation expired"
+
+
+class ReservationTotalTooLarge(Problem):
+    status = 422
+    code = "reservation_total_too_large"
+    title = "The reservation is worth more than the largest amount allowed"

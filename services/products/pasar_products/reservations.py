@@ -30,8 +30,10 @@ from pasar_products.problems import (
     ReservationExpired,
     ReservationNotFound,
     ReservationReleased,
+    ReservationTotalTooLarge,
     UnknownProduct,
 )
+from pasar_products.schemas import MAX_MONEY
 from pasar_products.tables import products, reservation_lines, reservations
 
 Status = Literal["held", "committed", "released"]
@@ -184,6 +186,13 @@ async def reserve(
             if unknown:
                 raise UnknownProduct(
                     f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown
+                )
+            # The value held is the order's total downstream: past the largest amount the
+            # API deals in it would overflow a 64-bit column (10 lines of 1000 at the top
+            # price), so it is refused here, before anything is held.
+            if sum(int(catalogue[pid].price) * qty for pid, qty in wanted.items()) > MAX_MONEY:
+                raise ReservationTotalTooLarge(
+                    f"A reservation may be worth at most {MAX_MONEY}.", limit=MAX_MONEY
                 )
             if any(catalogue[pid].stock < qty for pid, qty in wanted.items()):
                 raise _Shortfall  # fail fast, before taking any lock

@@ -13,6 +13,14 @@ NO_NUL = r"^[^\x00]*$"
 MAX_MONEY = 10**15  # far above any price, far below BIGINT's limit
 MAX_STOCK = 10**9
 
+# One rule for a product id wherever a client sends one (reservation items here, order
+# lines and carts in the orders service, paths through ``deps.ProductId``): the UUIDs
+# the catalogue issues fit it, and short test ids such as "nope".
+PRODUCT_ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
+ProductIdText = Annotated[str, Field(min_length=1, max_length=36, pattern=PRODUCT_ID_PATTERN)]
+# A reservation id is chosen by the calling service (orders uses the order id).
+RESERVATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 Description = Annotated[str, Field(max_length=5000, pattern=NO_NUL)]
@@ -123,13 +131,13 @@ class StockAdjustmentPage(BaseModel):
 
 
 class ReservationItemIn(_Request):
-    product_id: Annotated[str, Field(min_length=1, max_length=36, pattern=NO_NUL)]
+    product_id: ProductIdText
     quantity: Annotated[int, Field(ge=1, le=1000, strict=True)]
 
 
 class ReservationCreate(_Request):
     reservation_id: Annotated[
-        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+        str, Field(min_length=1, max_length=64, pattern=RESERVATION_ID_PATTERN)
     ]
     items: Annotated[list[ReservationItemIn], Field(min_length=1, max_length=100)]
     # Overrides the configured TTL (the orders service holds through a payment window).

@@ -13,6 +13,10 @@ class Settings(ServiceSettings):
 
     database_url: str = "sqlite+aiosqlite:///./var/products.db"
     jwks_url: str | None = "http://127.0.0.1:8001/.well-known/jwks.json"
+    # Where token revocations are polled (with PRODUCTS_CLIENT_ID / _SECRET, scope
+    # users:read); without credentials a demoted admin keeps admin powers until the
+    # access token expires.
+    users_url: str = "http://127.0.0.1:8001"
     currency: str = Field(default="IDR", pattern=r"^[A-Z]{3}$")
 
     # A held reservation comes back to stock after this long unless committed.

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pasar_products.catalogue import versions_matching
+
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -343,3 +345,73 @@ async def test_concurrent_write_offs_never_take_stock_below_zero(products_catalo
     assert sorted(r.status_code for r in responses) == [200] * 10 + [409] * 15
     assert await products_catalogue.stock(product["id"]) == 0
     assert (await products_catalogue.audit())["ok"] is True
+
+
+# Tags a client might send that this service never issued: each must be a plain 412,
+# never a 500 (a 40-digit version overflowed the database) nor a false match (a non-ASCII
+# digit such as the Arabic-Indic one was read as 1 by int()).
+FOREIGN_TAGS = [
+    '"v' + "9" * 40 + '"',
+    '"v2147483648"',  # one past the version column's range
+    '"v²"',
+    '"v\u0661"',  # Arabic-Indic one: the product is at version 1, yet this is not its tag
+    '"v01"',
+    '"v-1"',
+    '"v 1"',
+    'W/"v1"',
+    '"v1',
+    "v1",
+    "",
+    "*,",
+]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize("tag", FOREIGN_TAGS)
+async def test_if_match_with_a_tag_never_issued_is_412(
+    products_catalogue: Any, method: str, tag: str
+) -> None:
+    product = await products_catalogue.product()
+    client, admin = products_catalogue.client, products_catalogue.tokens.admin()
+    assert (await client.get(f"/products/{product['id']}")).headers["ETag"] == '"v1"'
+    body = {"json": {"name": "Changed"}} if method == "PATCH" else {}
+
+    # Sent as UTF-8 bytes: a client may put any octet in a header.
+    response = await client.request(
+        method, f"/products/{product['id']}", headers={**admin, "If-Match": tag.encode()}, **body
+    )
+
+    assert response.status_code == 412, response.text
+    assert response.json()["code"] == "precondition_failed"
+    after = (await client.get(f"/products/{product['id']}")).json()
+    assert after["name"] == product["name"] and after["active"] is True
+    # The same header on a product that does not exist is still a plain 404.
+    missing = await client.request(
+        method, f"/products/{uuid.uuid4()}", headers={**admin, "If-Match": tag.encode()}, **body
+    )
+    assert missing.status_code == 404, missing.text
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "tag", ['"v1"', '"v1", W/"v1"', 'W/"v9", "v1"', '"x", "v' + "9" * 40 + '", "v1"', "*", " * "]
+)
+async def test_if_match_lists_and_star_match_the_current_tag(
+    products_catalogue: Any, method: str, tag: str
+) -> None:
+    product = await products_catalogue.product()
+    client, admin = products_catalogue.client, products_catalogue.tokens.admin()
+    body = {"json": {"name": "Changed"}} if method == "PATCH" else {}
+    response = await client.request(
+        method, f"/products/{product['id']}", headers={**admin, "If-Match": tag}, **body
+    )
+    assert response.status_code in (200, 204), response.text
+
+
+def test_if_match_reads_ascii_digits_only() -> None:
+    # Over HTTP such a header arrives as Latin-1 text, but the rule must not depend on
+    # that: int() reads the Arabic-Indic one as 1 and str.isdigit() takes "²".
+    assert versions_matching('"v\u0661"') == frozenset()
+    assert versions_matching('"v\u00b2"') == frozenset()
+    assert versions_matching('"v12", W/"v3", "v' + "9" * 40 + '"') == frozenset({12})
+    assert versions_matching(" * ") is None and versions_matching(None) is None

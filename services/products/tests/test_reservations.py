@@ -256,3 +256,30 @@ async def test_malformed_json_is_400(
     )
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_json"
+
+
+MAX_MONEY = 10**15
+
+
+async def test_a_reservation_worth_more_than_any_amount_holds_nothing(
+    products_catalogue: Any,
+) -> None:
+    # Ten products at the highest price, 1000 of each: 10^19, past a signed 64-bit total.
+    dear = [await products_catalogue.product(price=MAX_MONEY, stock=1000) for _ in range(10)]
+    response = await products_catalogue.reserve([(p["id"], 1000) for p in dear], "too-dear")
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "reservation_total_too_large"
+    assert problem["limit"] == MAX_MONEY
+    assert [await products_catalogue.stock(p["id"]) for p in dear] == [1000] * 10
+    found = await products_catalogue.client.get(
+        "/internal/reservations/too-dear", headers=products_catalogue.tokens.service()
+    )
+    assert found.status_code == 404
+    assert (await products_catalogue.audit())["ok"] is True
+
+    # One unit over the limit is refused; the limit itself is held.
+    two = await products_catalogue.reserve([(dear[0]["id"], 2)])
+    assert two.status_code == 422 and two.json()["code"] == "reservation_total_too_large"
+    one = await products_catalogue.reserve([(dear[0]["id"], 1)])
+    assert one.status_code == 201, one.text

@@ -56,11 +56,18 @@ async def test_not_ready_when_the_database_is_unreachable(
 
 
 async def test_openapi_names_every_operation_and_its_problems(
-    products_client: httpx.AsyncClient,
+    products_client: httpx.AsyncClient, products_tokens: Any
 ) -> None:
-    spec = (await products_client.get("/openapi.json")).json()
+    # The reservations are for services: described in the internal document only.
+    public = (await products_client.get("/openapi.json")).json()
+    internal = await products_client.get(
+        "/internal/openapi.json", headers=products_tokens.service()
+    )
+    assert internal.status_code == 200, internal.text
+    assert not [path for path in public["paths"] if path.startswith("/internal")]
     operations = {
         op["operationId"]: {int(code) for code in op["responses"] if code.isdigit()}
+        for spec in (public, internal.json())
         for path in spec["paths"].values()
         for op in path.values()
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy import RowMapping
 
 from pasar_kit.auth import Admin
@@ -12,7 +12,7 @@ from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
-from pasar_products.deps import DB, IncludeArchived, Now, SettingsDep, Totals
+from pasar_products.deps import DB, IncludeArchived, Now, ProductId, SettingsDep, Totals
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
@@ -29,7 +29,6 @@ from pasar_products.schemas import (
 
 router = APIRouter(tags=["products"])
 
-ProductId = Annotated[str, Path(pattern=NO_NUL)]
 IfMatch = Annotated[
     str | None,
     Header(description="An ETag from a previous read; the change is refused (412) if stale."),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_products import reservations
-from pasar_products.deps import DB, Now, SettingsDep
+from pasar_products.deps import DB, Now, ReservationId, SettingsDep
 from pasar_products.reservations import Reservation
 from pasar_products.schemas import (
-    NO_NUL,
     ReservationCreate,
     ReservationItemPublic,
     ReservationPublic,
@@ -20,7 +19,6 @@ from pasar_products.schemas import (
 
 router = APIRouter(prefix="/internal/reservations", tags=["internal"])
 
-ReservationId = Annotated[str, Path(pattern=NO_NUL)]
 Service = Annotated[Principal, Depends(require_scope("stock:reserve"))]
 
 
