@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from pasar_kit.app import service_app
-from pasar_kit.auth import RemoteJWKS, TokenVerifier
+from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_orders.bootstrap import build_runtime
 from pasar_orders.routes import router
 from pasar_orders.settings import Settings
@@ -29,17 +29,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_seconds=settings.jwks_cache_seconds,
             timeout=settings.http_timeout,
         )
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+        # A demoted or deactivated user's tokens stop working within a poll or two.
+        revocations = PolledRevocations.for_service(
+            users_url=settings.users_url,
+            client_id=settings.client_id,
+            client_secret=secret,
+            poll_seconds=settings.revocation_poll_seconds,
+            timeout=settings.http_timeout,
+            connect_timeout=settings.http_connect_timeout,
+        )
         app.state.verifier = TokenVerifier(
-            jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            jwks,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            revocations=revocations,
         )
         # Fetch the keys now (best effort), so tokens still verify if the User-Service
         # goes down before this replica's first request.
         await jwks.get("")
+        if revocations is not None:
+            await revocations.start()
         if settings.workers_enabled:
             runtime.start_jobs()
         try:
             yield
         finally:
+            if revocations is not None:
+                await revocations.stop()
             await runtime.close()
 
     async def credentials_configured(_app: FastAPI) -> None:
@@ -53,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "notifications and payments.",
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
-        ready_checks=[credentials_configured],
+        ready_checks={"credentials": credentials_configured},
+        metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
     )
     app.include_router(router)
     return app

@@ -6,9 +6,11 @@ between concurrent duplicates, so exactly one request does the work. Others get 
 
 What is stored: the 201 (written in the same transaction as the order) and final 4xx
 answers (out of stock, unknown product, inactive user), as Stripe does. A 503 or an
-unexpected error frees the key, so the client's retry really tries again. A claim left
-``in_flight`` by a crashed process can be taken over once it is older than the
-placement deadline. Keys live at least ``idempotency_ttl_seconds`` (24 h by default).
+unexpected error frees the key, so the client's retry really tries again; so does 409
+``too_many_unpaid_orders``, which is about the customer's other orders, not this
+request: once one is paid or cancelled, the same checkout with the same key goes
+through. A claim left ``in_flight`` by a crashed process can be taken over once it is
+older than the placement deadline. Keys live at least ``idempotency_ttl_seconds`` (24 h by default).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pasar_orders.problems import (
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
+    TooManyUnpaidOrders,
 )
 from pasar_orders.tables import idempotency_keys as keys
 
@@ -164,7 +167,11 @@ async def settle_failure(
 ) -> None:
     """A failed placement: keep a final 4xx answer; free the key after anything else."""
     async with db.write() as conn:
-        if problem is not None and 400 <= problem.status < 500:
+        if (
+            problem is not None
+            and 400 <= problem.status < 500
+            and not isinstance(problem, TooManyUnpaidOrders)
+        ):
             await complete(
                 conn, user_id=user_id, key=key, status=problem.status, body=problem.body(), now=now
             )

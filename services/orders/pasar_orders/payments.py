@@ -7,7 +7,9 @@ refunded by the settlement job, with their stock.
 
 Paying is three idempotent steps: charge, record the payment on the order, then commit
 the reservation and move the order to ``processing``; calling again finishes a
-half-done payment. Card data is passed through, never stored or logged.
+half-done payment. Only one request at a time charges an order (it holds a lease on
+the order row while the gateway answers), so concurrent payments make one charge and
+all answer its outcome. Card data is passed through, never stored or logged.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from pasar_kit.db import Database, utcnow
 from pasar_orders.problems import (
@@ -26,6 +28,7 @@ from pasar_orders.problems import (
     NotOrderOwner,
     OrderNotFound,
     PaymentDeclined,
+    PaymentInProgress,
     PaymentsDisabled,
 )
 from pasar_orders.queries import get_order
@@ -109,18 +112,19 @@ def provider_named(name: str) -> PaymentProvider | None:
     return None
 
 
-async def pay_order(
-    *,
-    db: Database,
-    products: ProductsApi,
-    provider: PaymentProvider | None,
-    order_id: str,
-    payer: Actor,
-    card: Card,
-    now: datetime,
-) -> dict[str, Any]:
-    if provider is None:
-        raise PaymentsDisabled("Orders are not paid online in this shop.")
+# A charge claimed by a request that then died is taken over after this: longer than a
+# gateway call can last (the HTTP client gives up well before).
+CHARGE_LEASE = timedelta(seconds=60)
+# How long a payment waits for a concurrent payment of the same order to finish before
+# answering 409 payment_in_progress; the test gateway answers in microseconds.
+WAIT_FOR_CHARGE_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+# Paid orders that a repeated payment answers with as they now are (200, no new charge).
+# A paid order that was cancelled has been refunded: paying it is 409 invalid_transition.
+_PAID = frozenset({OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.COMPLETED})
+
+
+async def _payable(*, db: Database, order_id: str, payer: Actor) -> Any:
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -137,57 +141,168 @@ async def pay_order(
         raise OrderNotFound(f"There is no order {order_id!r}.")
     if row.user_id != payer.id:
         raise NotOrderOwner("Only the customer who placed the order can pay it.")
-    if row.status == OrderStatus.PROCESSING and row.paid_at is not None:
-        # Paid already: paying again is a replay, not a second charge.
-        return await get_order(db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False)
-    if row.status != OrderStatus.PENDING_PAYMENT:
+    return row
+
+
+async def _claim_charge(*, db: Database, order_id: str, until: datetime, now: datetime) -> bool:
+    """Take the right to charge this order's card; False while another payment holds it."""
+    async with db.write() as conn:
+        claimed = await conn.execute(
+            update(orders)
+            .where(
+                orders.c.id == order_id,
+                orders.c.status == OrderStatus.PENDING_PAYMENT.value,
+                orders.c.paid_at.is_(None),
+                or_(
+                    orders.c.charge_claimed_until.is_(None),
+                    orders.c.charge_claimed_until <= now,
+                ),
+            )
+            .values(charge_claimed_until=until)
+        )
+    return claimed.rowcount == 1
+
+
+async def _let_go(*, db: Database, order_id: str, until: datetime) -> None:
+    """Give the claim back (declined, gateway down), unless it was taken over meanwhile."""
+    async with db.write() as conn:
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.charge_claimed_until == until)
+            .values(charge_claimed_until=None)
+        )
+
+
+async def _charge(
+    *,
+    db: Database,
+    provider: PaymentProvider,
+    order_id: str,
+    amount: int,
+    currency: str,
+    card: Card,
+    claim: datetime,
+    now: datetime,
+) -> None:
+    """Charge the card under this request's claim and record the payment on the order."""
+    try:
+        result = await provider.charge(
+            order_id=order_id, amount=amount, currency=currency, card=card
+        )
+    except Exception:
+        await _let_go(db=db, order_id=order_id, until=claim)
+        raise
+    if not result.approved:
+        # A concurrent payment waiting with another card may try it now.
+        await _let_go(db=db, order_id=order_id, until=claim)
+        raise PaymentDeclined(
+            "The card was declined; the order can still be paid.",
+            reason=result.decline_reason,
+        )
+    paid = {
+        "paid_at": now,
+        "payment_reference": result.reference,
+        "charge_claimed_until": None,
+        "updated_at": now,
+    }
+    unpaid = (orders.c.id == order_id) & orders.c.paid_at.is_(None)
+    async with db.write() as conn:
+        recorded = await conn.execute(
+            update(orders)
+            .where(unpaid, orders.c.status == OrderStatus.PENDING_PAYMENT.value)
+            .values(**paid)
+        )
+        # Cancelled (or expired) while the card was being charged: the money goes
+        # back through the settlement job, which refunds what a cancelled order holds.
+        too_late = (
+            recorded.rowcount == 0
+            and (
+                await conn.execute(
+                    update(orders)
+                    .where(unpaid, orders.c.status == OrderStatus.CANCELLED.value)
+                    .values(**paid, release_due_at=now)
+                )
+            ).rowcount
+        )
+    if too_late:
         raise InvalidTransition(
-            f"An order in {row.status!r} cannot be paid.",
-            current_status=row.status,
+            "The order was cancelled while it was being paid; the payment will be refunded.",
+            current_status=OrderStatus.CANCELLED.value,
             requested_status=OrderStatus.PROCESSING.value,
         )
-    if row.paid_at is None:
-        result = await provider.charge(
-            order_id=order_id, amount=row.total, currency=row.currency, card=card
-        )
-        if not result.approved:
-            raise PaymentDeclined(
-                "The card was declined; the order can still be paid.",
-                reason=result.decline_reason,
+
+
+async def pay_order(
+    *,
+    db: Database,
+    products: ProductsApi,
+    provider: PaymentProvider | None,
+    order_id: str,
+    payer: Actor,
+    card: Card,
+    now: datetime,
+    wait_seconds: float = WAIT_FOR_CHARGE_SECONDS,
+) -> dict[str, Any]:
+    """Pay the order, or answer the payment already made: one charge whatever the races.
+
+    Of concurrent payments of one order, the one that claims the charge calls the
+    gateway; the others wait for its outcome and then answer the paid order (200), or,
+    if it was declined, try their own card. A payment after the order is paid answers
+    the order as it is, with no new charge.
+    """
+    if provider is None:
+        raise PaymentsDisabled("Orders are not paid online in this shop.")
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + wait_seconds
+    claim = now + CHARGE_LEASE
+    while True:
+        row = await _payable(db=db, order_id=order_id, payer=payer)
+        if row.paid_at is not None and row.status in _PAID:
+            return await get_order(
+                db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False
             )
-        paid = {"paid_at": now, "payment_reference": result.reference, "updated_at": now}
-        unpaid = (orders.c.id == order_id) & orders.c.paid_at.is_(None)
-        async with db.write() as conn:
-            recorded = await conn.execute(
-                update(orders)
-                .where(unpaid, orders.c.status == OrderStatus.PENDING_PAYMENT.value)
-                .values(**paid)
-            )
-            # Cancelled (or expired) while the card was being charged: the money goes
-            # back through the settlement job, which refunds what a cancelled order holds.
-            too_late = (
-                recorded.rowcount == 0
-                and (
-                    await conn.execute(
-                        update(orders)
-                        .where(unpaid, orders.c.status == OrderStatus.CANCELLED.value)
-                        .values(**paid, release_due_at=now)
-                    )
-                ).rowcount
-            )
-        if too_late:
+        if row.status != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(
-                "The order was cancelled while it was being paid; the payment will be refunded.",
-                current_status=OrderStatus.CANCELLED.value,
+                f"An order in {row.status!r} cannot be paid.",
+                current_status=row.status,
                 requested_status=OrderStatus.PROCESSING.value,
             )
-    # Commits the reservation, then the conditional move to processing.
-    return await change_status(
-        db=db,
-        products=products,
-        order_id=order_id,
-        target=OrderStatus.PROCESSING,
-        actor=payer,
-        note="Payment received",
-        now=now,
-    )
+        if row.paid_at is not None:
+            break  # charged, not yet moved on: finish below, without charging again
+        if await _claim_charge(db=db, order_id=order_id, until=claim, now=now):
+            await _charge(
+                db=db,
+                provider=provider,
+                order_id=order_id,
+                amount=row.total,
+                currency=row.currency,
+                card=card,
+                claim=claim,
+                now=now,
+            )
+            break
+        if loop.time() >= give_up_at:
+            raise PaymentInProgress(
+                "Another payment of this order is still being processed; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(_POLL_SECONDS)
+    try:
+        # Commits the reservation, then the conditional move to processing.
+        return await change_status(
+            db=db,
+            products=products,
+            order_id=order_id,
+            target=OrderStatus.PROCESSING,
+            actor=payer,
+            note="Payment received",
+            now=now,
+        )
+    except InvalidTransition:
+        # A concurrent payment of the same charge moved it on first: answer what it did.
+        row = await _payable(db=db, order_id=order_id, payer=payer)
+        if row.paid_at is not None and row.status in _PAID:
+            return await get_order(
+                db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False
+            )
+        raise

@@ -3,7 +3,9 @@
 1. (route) the token is verified locally;
 2. the Idempotency-Key is claimed, or its earlier answer replayed;
 3. the User-Service confirms the user exists and is active;
-4. an internal ``placing`` row is written (crash safety: recovery finds it);
+4. an internal ``placing`` row is written (crash safety: recovery finds it); with
+   payments on it takes one of the customer's unpaid-order slots, or the placement is
+   refused (409 ``too_many_unpaid_orders``) before anything is reserved;
 5. the Product-Service reserves the stock, keyed by the order id;
 6. without a payment provider the reservation is committed;
 7. one transaction writes the price snapshot, totals, status, first history entry and
@@ -22,14 +24,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable, Problem
 from pasar_orders import idempotency
-from pasar_orders.problems import TooManyOfOneProduct, UserNotAllowed
+from pasar_orders.problems import (
+    OrderTotalTooLarge,
+    TooManyOfOneProduct,
+    TooManyUnpaidOrders,
+    UserNotAllowed,
+)
 from pasar_orders.remote import ProductsApi, Reservation, ReservationGone, UsersApi
-from pasar_orders.schemas import OrderCreate, OrderLineIn, OrderPublic
+from pasar_orders.schemas import MAX_ORDER_TOTAL, OrderCreate, OrderLineIn, OrderPublic
 from pasar_orders.status import PLACING, initial_status
 from pasar_orders.tables import order_lines, orders
 from pasar_orders.tracking import record_change
@@ -46,6 +54,9 @@ class PlacementPolicy:
     reservation_ttl_seconds: int | None
     # An unfinished claim on an Idempotency-Key older than this belongs to a dead request.
     stale_claim_after: timedelta
+    # How many orders a customer may have holding stock unpaid; None: no cap (orders
+    # are not paid online, so none waits for a payment).
+    max_unpaid_orders: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ def price_lines(reservation: Reservation, wanted: list[dict[str, Any]]) -> list[
     by_product = {line.product_id: line for line in reservation.items}
     if len(by_product) != len(wanted) or len({line.currency for line in reservation.items}) != 1:
         raise DependencyUnavailable("The products service answered an unexpected reservation.")
-    priced = []
+    priced: list[dict[str, Any]] = []
     for item in wanted:
         line = by_product.get(item["product_id"])
         if line is None or line.quantity != item["quantity"] or line.unit_price < 0:
@@ -92,6 +103,12 @@ def price_lines(reservation: Reservation, wanted: list[dict[str, Any]]) -> list[
                 "unit_price": line.unit_price,
                 "line_total": line.unit_price * line.quantity,
             }
+        )
+    # The Product-Service refuses such a reservation already; checked again because a
+    # total past BIGINT would fail the final insert after the stock was taken.
+    if sum(line["line_total"] for line in priced) > MAX_ORDER_TOTAL:
+        raise OrderTotalTooLarge(
+            f"An order may be worth at most {MAX_ORDER_TOTAL}.", limit=MAX_ORDER_TOTAL
         )
     return priced
 
@@ -162,25 +179,27 @@ async def _saga(
 
     order_id = str(uuid.uuid4())
     address = request.shipping_address.model_dump()
+    row = {
+        "id": order_id,
+        "user_id": user_id,
+        "status": PLACING,
+        "total": 0,
+        "currency": "",
+        "shipping_address": address,
+        "note": request.note,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if policy.max_unpaid_orders is None:
 
-    async def start() -> None:
-        async with db.write() as conn:
-            await conn.execute(
-                insert(orders).values(
-                    id=order_id,
-                    user_id=user_id,
-                    status=PLACING,
-                    total=0,
-                    currency="",
-                    shipping_address=address,
-                    note=request.note,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+        async def start() -> None:
+            async with db.write() as conn:
+                await conn.execute(insert(orders).values(**row))
 
-    # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
-    await retrying(start)
+        # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
+        await retrying(start)
+    else:
+        await _start_unpaid(db=db, row=row, user_id=user_id, limit=policy.max_unpaid_orders)
 
     try:
         reservation = await products.reserve(
@@ -190,7 +209,7 @@ async def _saga(
         await _abandon(db=db, products=products, order_id=order_id)
         raise
     except Problem:
-        # Out of stock or unknown product: all or nothing, so nothing is held.
+        # Out of stock, unknown product, worth too much: all or nothing, nothing is held.
         await _drop(db=db, order_id=order_id)
         raise
 
@@ -201,7 +220,7 @@ async def _saga(
     except ReservationGone as exc:
         await _abandon(db=db, products=products, order_id=order_id)
         raise DependencyUnavailable("The stock reservation lapsed; please try again.") from exc
-    except DependencyUnavailable:
+    except (DependencyUnavailable, OrderTotalTooLarge):
         await _abandon(db=db, products=products, order_id=order_id)
         raise
 
@@ -257,6 +276,50 @@ async def _saga(
     # The outbox insert can deadlock with a relay's claim (MariaDB gap locks): the
     # transaction rolled back whole, so running it again is safe.
     return await retrying(finish)
+
+
+async def _start_unpaid(*, db: Database, row: dict[str, Any], user_id: str, limit: int) -> None:
+    """Write the ``placing`` row in a free unpaid-order slot of the customer, or refuse.
+
+    The unique index on (user_id, unpaid_slot) decides races: of two placements that
+    both saw a slot free, one insert fails and that placement looks again, so the cap
+    holds across any number of replicas. Slots come free when an order leaves
+    ``pending_payment`` (``tracking.apply_transition``) or its row is dropped.
+    """
+
+    async def take_a_slot() -> None:
+        async with db.write() as conn:
+            taken = set(
+                (
+                    await conn.execute(
+                        select(orders.c.unpaid_slot).where(
+                            orders.c.user_id == user_id, orders.c.unpaid_slot.is_not(None)
+                        )
+                    )
+                ).scalars()
+            )
+            if len(taken) >= limit:
+                raise TooManyUnpaidOrders(
+                    f"You have {len(taken)} orders waiting for payment; pay or cancel one "
+                    "before placing another.",
+                    limit=limit,
+                )
+            slot = min(set(range(1, limit + 1)) - taken)
+            await conn.execute(insert(orders).values(**row, unpaid_slot=slot))
+
+    # Each lost race means another placement took a slot, so the cap is reached after at
+    # most ``limit`` of them (unless slots keep coming free meanwhile: not worth chasing).
+    for _ in range(limit + 2):
+        try:
+            # retrying: a deadlock with a concurrent insert (MariaDB gap locks).
+            await retrying(take_a_slot)
+            return
+        except IntegrityError:
+            continue  # a concurrent placement took that slot first: look again
+    raise TooManyUnpaidOrders(
+        "Too many orders are being placed at once; pay or cancel one before placing another.",
+        limit=limit,
+    )
 
 
 async def _drop(*, db: Database, order_id: str) -> None:

@@ -81,3 +81,21 @@ class PaymentWindowClosed(Problem):
     status = 409
     code = "payment_window_closed"
     title = "The order can no longer be paid"
+
+
+class TooManyUnpaidOrders(Problem):
+    status = 409
+    code = "too_many_unpaid_orders"
+    title = "Too many orders are waiting for payment"
+
+
+class OrderTotalTooLarge(Problem):
+    status = 422
+    code = "order_total_too_large"
+    title = "The order is worth more than the largest amount allowed"
+
+
+class PaymentInProgress(Problem):
+    status = 409
+    code = "payment_in_progress"
+    title = "Another payment of this order is still being processed"

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from pasar_kit.http import Reply, ServiceClient
 from pasar_kit.problems import DependencyUnavailable
-from pasar_orders.problems import OutOfStock, UnknownProduct
+from pasar_orders.problems import OrderTotalTooLarge, OutOfStock, UnknownProduct
+from pasar_orders.schemas import MAX_ORDER_TOTAL
 
 log = logging.getLogger("pasar.orders.remote")
 
@@ -102,20 +103,32 @@ class ProductsApi:
             if reservation.reservation_id != reservation_id:
                 raise _unexpected("products", reply)
             return reservation
+        # Only our own words reach the customer: the Product-Service's texts are written
+        # for the service that called it, not for a shopper (and name its internals).
         code = _code(reply)
+        body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status == 409 and code == "out_of_stock":
-            shortages = reply.body.get("shortages", []) if isinstance(reply.body, dict) else []
-            raise OutOfStock("Some items are not available in that quantity.", shortages=shortages)
-        # Our own fields are valid by construction, so a 422 can only be about the
-        # client's product ids.
-        if reply.status == 422 or (reply.status == 404 and code == "product_not_found"):
-            detail = reply.body.get("detail") if isinstance(reply.body, dict) else None
-            extra = {
-                key: reply.body[key]
-                for key in ("product_ids", "unknown")
-                if isinstance(reply.body, dict) and key in reply.body
-            }
-            raise UnknownProduct(detail or "An item is not a product on sale.", **extra)
+            raise OutOfStock(
+                "Some items are not available in that quantity.",
+                shortages=body.get("shortages", []),
+            )
+        if reply.status == 422 and code == "reservation_total_too_large":
+            raise OrderTotalTooLarge(
+                f"An order may be worth at most {MAX_ORDER_TOTAL}.", limit=MAX_ORDER_TOTAL
+            )
+        if (reply.status == 422 and code == "unknown_product") or (
+            reply.status == 404 and code == "product_not_found"
+        ):
+            ids = body.get("product_ids")
+            if isinstance(ids, list):
+                raise UnknownProduct("Some items are not products on sale.", product_ids=ids)
+            raise UnknownProduct("Some items are not products on sale.")
+        if reply.status == 422:
+            # The ids were checked here by the same rule, so products refusing the request
+            # means the two services disagree on the contract (a deploy half done): the
+            # customer learns no more than that an item cannot be ordered.
+            log.error("the products service refused a reservation: %s", body.get("detail"))
+            raise UnknownProduct("Some items are not products on sale.")
         raise _unexpected("products", reply)
 
     async def commit(self, reservation_id: str) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
@@ -16,8 +17,10 @@ from pasar_orders.carts import CartLine, get_cart, save_cart
 from pasar_orders.idempotency import validate_key
 from pasar_orders.payments import Card, pay_order
 from pasar_orders.placement import place_order
+from pasar_orders.problems import OrderNotFound
 from pasar_orders.queries import get_order, list_orders
 from pasar_orders.schemas import (
+    ID_PATTERN,
     CartIn,
     CartPublic,
     Instant,
@@ -41,7 +44,21 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+_ID = re.compile(ID_PATTERN)
+
+
+async def _order_id(
+    order_id: Annotated[str, Path(description="1..36 of A-Z a-z 0-9 and -")],
+) -> str:
+    """An id outside the id rule names no order: 404 at once, without a query and
+    without echoing it back (it may be 10,000 characters long)."""
+    if _ID.fullmatch(order_id) is None:
+        raise OrderNotFound("There is no such order.")
+    return order_id
+
+
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+OrderId = Annotated[str, Depends(_order_id)]
 CreatedFrom = Annotated[
     Instant | None,
     Query(description="Orders created at or after this instant (RFC 3339, with offset)."),
@@ -136,7 +153,7 @@ async def index(
     operation_id="get_order",
     responses=problems(401, 403, 404),
 )
-async def show(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+async def show(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """One order with its status history (its owner or an admin only)."""
     return await get_order(
         db=runtime.db, order_id=order_id, viewer_id=user.subject, viewer_is_admin=user.is_admin
@@ -149,7 +166,7 @@ async def show(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[st
     operation_id="cancel_order",
     responses=problems(401, 403, 404, 409),
 )
-async def cancel(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+async def cancel(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
     """Cancel from pending_payment or processing; the stock goes back."""
     order = await cancel_order(
         db=runtime.db,
@@ -170,7 +187,7 @@ async def cancel(order_id: str, user: CurrentUser, runtime: RuntimeDep) -> dict[
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def set_status(
-    order_id: str, body: StatusChange, admin: Admin, runtime: RuntimeDep
+    order_id: OrderId, body: StatusChange, admin: Admin, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Move an order along: processing -> shipped -> completed, or cancel it."""
     order = await change_status(
@@ -195,7 +212,7 @@ async def set_status(
     responses=problems(401, 402, 403, 404, 409, 422, 503),
 )
 async def pay(
-    order_id: str, body: PaymentIn, user: CurrentUser, runtime: RuntimeDep
+    order_id: OrderId, body: PaymentIn, user: CurrentUser, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Pay a pending order by card (test provider: 4242424242424242 approves)."""
     order = await pay_order(

@@ -51,12 +51,28 @@ def _in_utc(moment: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
+# The largest amount of money the API deals in, as the catalogue's highest price: the
+# Product-Service will not hold a reservation worth more, so no order total passes it.
+# It keeps totals far inside the BIGINT columns, and exact in a client that reads JSON
+# numbers as doubles (integers are exact up to 2^53, about 9 * 10^15).
+MAX_ORDER_TOTAL = 10**15
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# One rule for an id wherever a client sends one (product ids in order lines and the
+# cart, order ids in paths; the Product-Service holds its paths and reservations to the
+# same): 1..36 of A-Z a-z 0-9 and "-", which the UUIDs the services issue fit. Checked
+# here, so a bad product id is our own 422 on the field and never reaches the
+# Product-Service. Exactly as sent (nothing trimmed), as the OpenAPI document says.
+ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
+ProductIdIn = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=ID_PATTERN)]
+
+
 class OrderLineIn(_Request):
-    product_id: Annotated[str, _text(64)]
+    product_id: ProductIdIn
     # strict: 2.5 and "2" are refused rather than coerced.
     quantity: Annotated[int, Field(strict=True, ge=1, le=1000)]
 
@@ -81,6 +97,12 @@ class StatusChange(_Request):
     note: Annotated[str, _text(500, min_length=0)] | None = None
 
 
+# ASCII digits only: ``str.isdigit`` also takes Arabic-Indic or fullwidth digits, which
+# ``int`` reads as 0-9, so a number no card network issues passed the Luhn check.
+_CARD_DIGITS = re.compile(r"[0-9]{12,19}")
+_CVC_DIGITS = re.compile(r"[0-9]{3,4}")
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
@@ -101,14 +123,14 @@ class PaymentIn(_Request):
     @classmethod
     def _card_number(cls, value: SecretStr) -> SecretStr:
         digits = value.get_secret_value().replace(" ", "")
-        if not (12 <= len(digits) <= 19 and digits.isdigit() and _luhn_ok(digits)):
+        if _CARD_DIGITS.fullmatch(digits) is None or not _luhn_ok(digits):
             raise ValueError("not a valid card number")
         return SecretStr(digits)
 
     @field_validator("cvc")
     @classmethod
     def _cvc(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().isdigit():
+        if _CVC_DIGITS.fullmatch(value.get_secret_value()) is None:
             raise ValueError("the CVC is 3 or 4 digits")
         return value
 
@@ -168,16 +190,8 @@ class OrderStats(BaseModel):
 MAX_CART_LINES = 50
 
 
-def _trimmed(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("product_id must not be blank")
-    return value
-
-
 class CartLineIn(_Request):
-    # The length is checked as sent (what the OpenAPI document says), then trimmed.
-    product_id: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_trimmed)]
+    product_id: ProductIdIn
     quantity: Annotated[int, Field(strict=True, ge=1, le=1000)]
 
 

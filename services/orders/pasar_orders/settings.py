@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from pasar_kit.settings import ServiceSettings
@@ -19,8 +20,15 @@ class Settings(ServiceSettings):
     currency: str = "IDR"
 
     payment_provider: Literal["none", "test"] = "none"
-    # How long an order may wait in pending_payment before it is cancelled.
-    payment_window_seconds: int = 1800
+    # How long an order may wait in pending_payment before it is cancelled; its stock is
+    # held 300 s longer. 15 minutes is what Indonesian gateways give a QRIS code or an
+    # e-wallet push, and ample for a card with 3-D Secure; a shop taking bank transfers
+    # to a virtual account (usually 24 h) raises it. At most 86,100 s: the hold (window
+    # + 300 s) must fit the Product-Service's longest reservation, 86,400 s.
+    payment_window_seconds: int = Field(default=900, ge=60, le=86_100)
+    # How many orders one customer may have waiting for payment (each holds stock) at
+    # once; one more is 409 too_many_unpaid_orders, refused before anything is held.
+    max_unpaid_orders: int = Field(default=3, ge=1, le=100)
     # A placement still "placing" after this long is considered crashed and recovered.
     placing_deadline_seconds: int = 60
     # Idempotency keys are kept at least this long (the contract says 24 hours).

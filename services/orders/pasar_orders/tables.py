@@ -37,12 +37,20 @@ orders = Table(
     Column("paid_at", UTCDateTime(), nullable=True),
     # Set when a cancellation still has to hand the stock back; cleared once it has.
     Column("release_due_at", UTCDateTime(), nullable=True),
+    # While payments are on: 1..max_unpaid_orders for an order that holds stock unpaid
+    # (placing, recovering, pending_payment), NULL otherwise. Unique per user, so the
+    # database itself caps a customer's unpaid orders, however many placements race.
+    Column("unpaid_slot", Integer, nullable=True),
+    # A payment that is charging the card holds this lease, so a concurrent payment of the
+    # same order waits for its result instead of charging too; a dead request's lease ends.
+    Column("charge_claimed_until", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_orders_user_created", "user_id", "created_at"),
     Index("ix_orders_status_created", "status", "created_at"),
     Index("ix_orders_created", "created_at"),
     Index("ix_orders_release_due_at", "release_due_at"),
+    Index("ix_orders_user_unpaid_slot", "user_id", "unpaid_slot", unique=True),
 )
 
 order_lines = Table(

@@ -76,6 +76,10 @@ async def apply_transition(
     values: dict[str, Any] = {"status": target.value, "updated_at": now}
     if effects.release_stock:
         values["release_due_at"] = now
+    if current == OrderStatus.PENDING_PAYMENT:
+        # Paid, moved on by an admin, or cancelled: no longer an unpaid order, so its
+        # slot (placement.py) is free, in the same update that moves it.
+        values["unpaid_slot"] = None
     query = update(orders).where(orders.c.id == order_id, orders.c.status == current)
     if extra_condition is not None:
         query = query.where(extra_condition)

@@ -95,13 +95,12 @@ async def test_fifty_lines_fit_and_quantities_go_to_a_thousand(orders_shop: Shop
     shop = orders_shop
     buyer = await shop.customer()
     body = _lines(*((f"product-{n:02d}", 1000 if n % 2 else 1) for n in range(50)))
-    body["items"][0]["product_id"] = "p" * 64
-    body["items"][1]["product_id"] = "  trimmed "
+    body["items"][0]["product_id"] = "p" * 36
+    body["items"][1]["product_id"] = "00000000-0000-4000-8000-000000000001"
 
     response = await _put(shop, buyer, body)
 
     assert response.status_code == 200, response.text
-    body["items"][1]["product_id"] = "trimmed"
     assert response.json()["items"] == body["items"]
     assert (await _cart(shop, buyer))["items"] == body["items"]
 
@@ -122,8 +121,14 @@ async def test_fifty_lines_fit_and_quantities_go_to_a_thousand(orders_shop: Shop
         {"items": [{"quantity": 1}]},
         _lines(("", 1)),
         _lines(("   ", 1)),
-        _lines(("p" * 65, 1)),
-        _lines((" " + "p" * 64, 1)),  # the length counts as sent, before trimming
+        _lines(("  padded ", 1)),  # ids are taken exactly as sent
+        # The id rule of every service: 1..36 of A-Z a-z 0-9 and "-".
+        _lines(("p" * 37, 1)),
+        _lines((" " + "p" * 37, 1)),
+        _lines(("a b", 1)),
+        _lines(("a.b", 1)),
+        _lines(("\u0661", 1)),
+        _lines(("<script>", 1)),
         {"items": [{"product_id": 5, "quantity": 1}]},
         {"items": [{"product_id": "p", "quantity": 1, "unit_price": 1}]},
         {"items": [], "user_id": "someone-else"},
@@ -142,12 +147,11 @@ async def test_invalid_carts_are_422_and_change_nothing(orders_shop: Shop, body:
     assert await _cart(shop, buyer) == before
 
 
-@pytest.mark.parametrize("twin", ["p-1", " p-1 "])
-async def test_a_product_on_two_lines_is_422_saying_so(orders_shop: Shop, twin: str) -> None:
+async def test_a_product_on_two_lines_is_422_saying_so(orders_shop: Shop) -> None:
     shop = orders_shop
     buyer = await shop.customer()
 
-    response = await _put(shop, buyer, _lines(("p-1", 1), ("p-2", 1), (twin, 2)))
+    response = await _put(shop, buyer, _lines(("p-1", 1), ("p-2", 1), ("p-1", 2)))
 
     assert response.status_code == 422, response.text
     assert "'p-1' is on more than one line" in response.json()["detail"]

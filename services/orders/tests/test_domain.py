@@ -14,6 +14,7 @@ from pasar_orders.placement import merge_lines, price_lines
 from pasar_orders.problems import (
     InvalidIdempotencyKey,
     InvalidTransition,
+    OrderTotalTooLarge,
     TooManyOfOneProduct,
 )
 from pasar_orders.remote import Reservation
@@ -246,3 +247,13 @@ def test_card_numbers_must_pass_luhn_and_never_print() -> None:
         PaymentIn.model_validate(
             {"card_number": "4242424242424242", "expiry": "13/30", "cvc": "123"}
         )
+
+
+def test_a_priced_order_over_the_largest_amount_is_refused() -> None:
+    wanted = [{"product_id": "a", "quantity": 1000}, {"product_id": "b", "quantity": 1}]
+    reservation = _reservation(("a", 1000, 10**12), ("b", 1, 1))
+    with pytest.raises(OrderTotalTooLarge) as caught:
+        price_lines(reservation, wanted)
+    assert caught.value.status == 422 and caught.value.extra == {"limit": 10**15}
+    exactly = _reservation(("a", 1000, 10**12), ("b", 1, 0))
+    assert sum(line["line_total"] for line in price_lines(exactly, wanted)) == 10**15

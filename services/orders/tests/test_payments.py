@@ -11,8 +11,10 @@ import pytest
 from orders_support import Account, Shop, ShopFactory
 
 from pasar_kit.db import utcnow
-from pasar_orders.payments import Card, TestCardProvider
+from pasar_orders.payments import Card, TestCardProvider, pay_order
+from pasar_orders.problems import PaymentInProgress
 from pasar_orders.recovery import expire_unpaid_orders
+from pasar_orders.tracking import Actor
 
 APPROVE = {"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"}
 DECLINE = {"card_number": "4000000000000002", "expiry": "12/30", "cvc": "123"}
@@ -200,3 +202,139 @@ async def test_an_order_cancelled_while_its_card_is_charged_is_refunded(paying_s
     assert order["id"] in real.refunded
     assert await shop.stock(shirt["id"]) == 5
     assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "cancelled"
+
+
+class CountingGateway:
+    """The test gateway behind a slow network: counts the charges that reach it."""
+
+    def __init__(self, real: TestCardProvider, delay: float = 0.2) -> None:
+        self.real = real
+        self.delay = delay
+        self.charges = 0
+
+    async def charge(self, **kwargs: Any) -> Any:
+        self.charges += 1
+        await asyncio.sleep(self.delay)
+        return await self.real.charge(**kwargs)
+
+    async def refund(self, **kwargs: Any) -> None:
+        await self.real.refund(**kwargs)
+
+
+async def test_concurrent_payments_charge_once_and_all_answer_the_paid_order(
+    paying_shop: Shop,
+) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, shirt = await _pending(shop, buyer)
+    real = shop.runtime.payments
+    assert isinstance(real, TestCardProvider)
+    gateway = CountingGateway(real)
+    shop.runtime.payments = gateway
+    path = f"/orders/{order['id']}/payments"
+
+    answers = await asyncio.gather(*(shop.post(buyer, path, APPROVE) for _ in range(8)))
+
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert gateway.charges == 1
+    bodies = [a.json() for a in answers]
+    assert all(b == bodies[0] for b in bodies)
+    assert bodies[0]["status"] == "processing"
+    assert [h["status"] for h in bodies[0]["status_history"]] == ["pending_payment", "processing"]
+    assert (await shop.reservation(order["id"])).json()["status"] == "committed"
+    assert await shop.stock(shirt["id"]) == 3
+
+
+async def test_a_payment_racing_a_declined_card_tries_its_own(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+    real = shop.runtime.payments
+    assert isinstance(real, TestCardProvider)
+    gateway = CountingGateway(real)
+    shop.runtime.payments = gateway
+    path = f"/orders/{order['id']}/payments"
+
+    declined, approved = await asyncio.gather(
+        shop.post(buyer, path, DECLINE), shop.post(buyer, path, APPROVE)
+    )
+
+    # Whichever card reached the gateway first, the good one pays the order once.
+    assert approved.status_code == 200, approved.text
+    assert declined.status_code in (200, 402), declined.text
+    assert gateway.charges == (2 if declined.status_code == 402 else 1)
+    assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "processing"
+
+
+async def test_a_payment_waits_only_so_long_for_another_in_flight(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+    real = shop.runtime.payments
+    assert isinstance(real, TestCardProvider)
+    slow = CountingGateway(real, delay=1.0)
+    card = Card(number=APPROVE["card_number"], expiry="12/30", cvc="123")
+    payer = Actor(id=buyer.id)
+
+    async def pay(wait: float) -> dict[str, Any]:
+        return await pay_order(
+            db=shop.db,
+            products=shop.runtime.products,
+            provider=slow,
+            order_id=order["id"],
+            payer=payer,
+            card=card,
+            now=utcnow(),
+            wait_seconds=wait,
+        )
+
+    first = asyncio.create_task(pay(10.0))
+    await asyncio.sleep(0.3)  # the first payment is at the gateway now
+    with pytest.raises(PaymentInProgress) as caught:
+        await pay(0.1)
+    assert caught.value.status == 409 and caught.value.headers["Retry-After"] == "1"
+    assert (await first)["status"] == "processing"
+    assert slow.charges == 1
+
+
+async def test_paying_again_answers_the_paid_order_as_it_now_is(paying_shop: Shop) -> None:
+    shop = paying_shop
+    admin = await shop.make_admin()
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+    path = f"/orders/{order['id']}/payments"
+    assert (await shop.post(buyer, path, APPROVE)).status_code == 200
+    shipped = await shop.post(admin, f"/orders/{order['id']}/status", {"status": "shipped"})
+    assert shipped.status_code == 200
+
+    again = await shop.post(buyer, path, APPROVE)
+
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "shipped"
+    provider = shop.runtime.payments
+    assert isinstance(provider, TestCardProvider)
+    # A paid order that was then cancelled was refunded: it cannot be paid again.
+    other, _ = await _pending(shop, buyer)
+    other_path = f"/orders/{other['id']}/payments"
+    assert (await shop.post(buyer, other_path, APPROVE)).status_code == 200
+    assert (await shop.post(buyer, f"/orders/{other['id']}/cancel")).status_code == 200
+    late = await shop.post(buyer, other_path, APPROVE)
+    assert late.status_code == 409 and late.json()["code"] == "invalid_transition"
+
+
+async def test_card_fields_take_ascii_digits_only(paying_shop: Shop) -> None:
+    shop = paying_shop
+    buyer = await shop.customer()
+    order, _ = await _pending(shop, buyer)
+    for card in (
+        {**APPROVE, "card_number": "\u0664\u0662\u0664\u0662" * 4},  # Arabic-Indic 4242...
+        {**APPROVE, "card_number": "\uff14\uff12\uff14\uff12" * 4},  # fullwidth 4242...
+        {**APPROVE, "card_number": "4242 4242 4242 424\u0662"},
+        {**APPROVE, "cvc": "\u0661\u0662\u0663"},
+        {**APPROVE, "cvc": "12\u00b3"},
+        {**APPROVE, "expiry": "\uff11\uff12/30"},
+    ):
+        response = await shop.post(buyer, f"/orders/{order['id']}/payments", card)
+        assert response.status_code == 422, (card, response.text)
+        assert response.json()["code"] == "validation_error"
+    assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "pending_payment"

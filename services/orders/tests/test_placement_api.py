@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from orders_support import ADDRESS, Shop
 from sqlalchemy import func, insert, select
 
-from pasar_kit.db import utcnow
+from pasar_kit.db import Database, utcnow
 from pasar_orders.status import PLACING
 from pasar_orders.tables import orders
+from pasar_products.tables import reservations
 
 
 async def test_place_order_snapshots_prices_and_holds_stock(orders_shop: Shop) -> None:
@@ -195,3 +197,120 @@ async def test_openapi_declares_the_problems(orders_shop: Shop) -> None:
 
 async def shop_get(shop: Shop, path: str) -> Any:
     return await shop.http.get(f"{shop.orders_url}{path}")
+
+
+MAX_MONEY = 10**15
+
+
+async def _held_reservations(shop: Shop) -> int:
+    db = Database(shop.dbs.products)
+    try:
+        async with db.read() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(reservations)
+                        .where(reservations.c.status == "held")
+                    )
+                ).scalar_one()
+            )
+    finally:
+        await db.dispose()
+
+
+async def test_an_order_worth_more_than_any_amount_is_422_and_holds_nothing(
+    orders_shop: Shop,
+) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    # Ten products at the highest price, 1000 of each: 10^19, past a signed 64-bit total.
+    dear = [await shop.product(price=MAX_MONEY, stock=1000) for _ in range(10)]
+
+    response = await shop.place(buyer, [(p["id"], 1000) for p in dear], key="dear")
+
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "order_total_too_large"
+    assert problem["limit"] == MAX_MONEY
+    assert [await shop.stock(p["id"]) for p in dear] == [1000] * 10
+    assert await _held_reservations(shop) == 0
+    assert await _order_rows(shop) == 0
+    # A final refusal: replayed as it was.
+    again = await shop.place(buyer, [(p["id"], 1000) for p in dear], key="dear")
+    assert again.status_code == 422 and again.headers["idempotent-replayed"] == "true"
+    # Just over the limit is refused too; the limit itself is an order.
+    over = await shop.place(buyer, [(dear[0]["id"], 1), (dear[1]["id"], 1)])
+    assert over.status_code == 422 and over.json()["code"] == "order_total_too_large"
+    at_limit = await shop.place(buyer, [(dear[0]["id"], 1)])
+    assert at_limit.status_code == 201, at_limit.text
+    assert at_limit.json()["total"] == MAX_MONEY
+
+
+async def test_a_product_id_outside_the_id_rule_is_our_own_field_error(
+    orders_shop: Shop,
+) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=4)
+    for bad in ("a" * 37, "a" * 40, "a b", " a", "é", "a.b", "a_b", "<b>", "\u0661"):
+        response = await shop.place(buyer, [(shirt["id"], 1), (bad, 1)])
+
+        assert response.status_code == 422, (bad, response.text)
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert [e["loc"] for e in problem["errors"]] == [["body", "items", 1, "product_id"]]
+    assert await _order_rows(shop) == 0
+    assert await shop.stock(shirt["id"]) == 4
+    assert await _held_reservations(shop) == 0
+
+
+async def test_an_unknown_product_is_told_in_our_own_words(orders_shop: Shop) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    shirt = await shop.product(stock=4)
+    response = await shop.place(buyer, [(shirt["id"], 1), ("no-such-product", 1)])
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "unknown_product"
+    assert problem["product_ids"] == ["no-such-product"]
+    assert problem["detail"] == "Some items are not products on sale."
+
+
+async def test_an_order_id_outside_the_id_rule_is_404_without_echoing_it(
+    orders_shop: Shop,
+) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()
+    for bad in ("x" * 10_000, "a.b", "é"):
+        for response in (
+            await shop.get(buyer, f"/orders/{bad}"),
+            await shop.post(buyer, f"/orders/{bad}/cancel"),
+            await shop.post(
+                buyer,
+                f"/orders/{bad}/payments",
+                {"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"},
+            ),
+        ):
+            assert response.status_code == 404, response.text
+            assert response.json()["code"] == "order_not_found"
+            assert bad not in response.json()["detail"]
+
+
+async def test_a_total_too_large_from_an_older_products_service_is_released_at_once(
+    orders_shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Product-Service from before the limit holds such a reservation; the order is
+    # still refused, and what was held goes back at once rather than at recovery.
+    monkeypatch.setattr("pasar_products.reservations.MAX_MONEY", 10**19)
+    shop = orders_shop
+    buyer = await shop.customer()
+    dear = [await shop.product(price=MAX_MONEY, stock=5) for _ in range(2)]
+
+    response = await shop.place(buyer, [(dear[0]["id"], 1), (dear[1]["id"], 1)])
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "order_total_too_large"
+    assert [await shop.stock(p["id"]) for p in dear] == [5, 5]
+    assert await _held_reservations(shop) == 0
+    assert await _order_rows(shop) == 0
