@@ -168,8 +168,9 @@ def serve(
         str | None,
         typer.Option(
             envvar="FORWARDED_ALLOW_IPS",
-            help="Load balancers whose X-Forwarded-For is trusted (client address for "
-            "login throttling). Default: 127.0.0.1 only.",
+            help="Proxies (addresses or networks, comma separated) whose X-Forwarded-For "
+            "names the client, e.g. for login throttling. Default: none; never '*' unless "
+            "only proxies can reach this port.",
         ),
     ] = None,
 ) -> None:
@@ -177,6 +178,7 @@ def serve(
     import uvicorn
 
     from pasar_kit.observability import configure_logging
+    from pasar_kit.server import server_options
 
     if service not in SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
@@ -202,10 +204,12 @@ def serve(
         port=port or 8000 + spec.port_offset,
         log_config=None,
         access_log=False,
-        server_header=False,
         timeout_graceful_shutdown=10,
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
+        **server_options(
+            forwarded_allow_ips=forwarded_allow_ips,
+            max_header_bytes=settings.max_header_bytes,
+            max_header_count=settings.max_header_count,
+        ),
     )
 
 

@@ -28,6 +28,8 @@ from typing import IO, Any
 from pasar_cli.services import SERVICES, ServiceSpec
 
 ORDERS_SCOPES = ["users:read", "notifications:write", "stock:reserve"]
+# Products reads the users service's token revocations (demoted or deactivated users).
+PRODUCTS_SCOPES = ["users:read"]
 
 
 class StartupError(Exception):
@@ -96,7 +98,12 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
     path = data_dir / "secrets.json"
     stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    for key in ("orders_client_secret", "admin_password", "web_session_secret"):
+    for key in (
+        "orders_client_secret",
+        "products_client_secret",
+        "admin_password",
+        "web_session_secret",
+    ):
         if key not in stored:
             stored[key] = secrets.token_urlsafe(24)
             changed = True
@@ -131,11 +138,24 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
                     "client_id": "orders",
                     "secret": secret["orders_client_secret"],
                     "scopes": ORDERS_SCOPES,
-                }
+                },
+                {
+                    "client_id": "products",
+                    "secret": secret["products_client_secret"],
+                    "scopes": PRODUCTS_SCOPES,
+                },
             ]
             values[f"{p}SERVICE_CLIENTS"] = json.dumps(clients)
         else:
             values[f"{p}JWKS_URL"] = jwks
+        if name == "products":
+            values.update(
+                {
+                    f"{p}USERS_URL": users,
+                    f"{p}CLIENT_ID": "products",
+                    f"{p}CLIENT_SECRET": secret["products_client_secret"],
+                }
+            )
         if name == "orders":
             values.update(
                 {
