@@ -129,9 +129,15 @@ class _Api:
 
 
 class UsersApi(_Api):
-    async def register(self, *, email: str, password: str, full_name: str) -> User:
+    async def register(
+        self, *, email: str, password: str, full_name: str, client_address: str | None
+    ) -> User:
+        # Registrations are limited per address: the shopper's, not the storefront's.
+        headers = {"X-Forwarded-For": client_address} if client_address else {}
         body = {"email": email, "password": password, "full_name": full_name}
-        reply = await self.send("POST", "/auth/register", json=body, expect=(201,), slow=True)
+        reply = await self.send(
+            "POST", "/auth/register", json=body, headers=headers, expect=(201,), slow=True
+        )
         return _parse(User, reply)
 
     async def password_grant(

@@ -111,7 +111,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
-    install_operations(app, "web", metrics=metrics, ready_checks=[])
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    install_operations(app, "web", metrics=metrics, ready_checks=[], metrics_token=metrics_token)
     _install_error_pages(app)
 
     @app.get("/static/{path:path}", include_in_schema=False)

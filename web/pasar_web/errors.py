@@ -37,8 +37,20 @@ _MESSAGES: dict[str, str] = {
     "precondition_failed": lazy("Someone else changed this product meanwhile."),
     "too_many_attempts": lazy("Too many failed attempts. Please wait a few minutes and try again."),
     "too_many_requests": lazy("Too many attempts. Please wait a moment and try again."),
+    "too_many_registrations": lazy(
+        "Too many accounts were created from your connection. Please try again later."
+    ),
+    "current_password_required": lazy("Enter your current password to change your email."),
     "invalid_characters": lazy("The form contains characters that cannot be saved."),
     "forbidden": lazy("You are not allowed to do that."),
+    "too_many_unpaid_orders": lazy(
+        "You already have orders waiting for payment. Pay or cancel one of them first."
+    ),
+    "order_total_too_large": lazy("This order is too large. Please order fewer items."),
+    "payment_in_progress": lazy(
+        "A payment for this order is still being processed. Check the order in a moment."
+    ),
+    "hashing_busy": lazy("We are very busy right now. Please try again in a few seconds."),
     "idempotency_key_reused": lazy(
         "Your order changed since you opened checkout. Please check it and confirm again."
     ),

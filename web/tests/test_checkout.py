@@ -146,3 +146,22 @@ async def test_payment_with_test_cards(web_shop_factory) -> None:  # type: ignor
         assert "Thank you! Your payment is received." in shown
         steps = re.findall(r'class="step done[^"]*step-(\w+)"', paid.text)
         assert steps == ["placed", "paid", "processing"]
+
+
+async def test_too_many_unpaid_orders_is_said_and_the_cart_kept(web_shop_factory) -> None:  # type: ignore[no-untyped-def]
+    overrides = {"payment_provider": "test", "max_unpaid_orders": 1}
+    async with web_shop_factory(orders_overrides=overrides) as shop:
+        kopi = await shop.product(name="Kopi Tunggu", price=50_000, stock=5)
+        async with shop.browser() as browser:
+            await browser.register()
+            await browser.add_to_cart(kopi["id"], 1)
+            page = await browser.get("/checkout")
+            first = await browser.post("/checkout", _checkout_form(page.text))
+            assert "/pay" in str(first.url)
+            await browser.add_to_cart(kopi["id"], 2)
+            page = await browser.get("/checkout")
+            refused = await browser.post("/checkout", _checkout_form(page.text))
+            assert "You already have orders waiting for payment." in text(refused.text)
+            cart = await browser.get("/cart")
+            assert "Kopi Tunggu" in text(cart.text)
+        assert await shop.stock(kopi["id"]) == 4  # only the first order holds stock

@@ -55,12 +55,18 @@ async def sign_in(page: Page, email: str, password: str) -> None:
 
 def _login_failure(problem: ApiProblem) -> str:
     if problem.status == 429:
-        seconds = int(problem.headers.get("Retry-After", problem.headers.get("retry-after", "60")))
-        minutes = max(1, (seconds + 59) // 60)
+        retry_after = problem.headers.get("Retry-After", problem.headers.get("retry-after", ""))
+        seconds = int(retry_after) if retry_after.isdigit() else 60
+        if seconds < 60:
+            return ngettext(
+                "Too many failed attempts. Try again in %(num)s second.",
+                "Too many failed attempts. Try again in %(num)s seconds.",
+                max(1, seconds),
+            )
         return ngettext(
             "Too many failed attempts. Try again in %(num)s minute.",
             "Too many failed attempts. Try again in %(num)s minutes.",
-            minutes,
+            (seconds + 59) // 60,
         )
     if problem.code in ("invalid_grant", "invalid_request", "unauthorized"):
         return _("The email or password is not right.")
@@ -125,7 +131,9 @@ async def register(page: PageDep) -> Response:
     message = None
     if fields.ok:
         try:
-            await page.services.users.register(email=email, password=password, full_name=full_name)
+            await page.services.users.register(
+                email=email, password=password, full_name=full_name, client_address=_address(page)
+            )
             await sign_in(page, email, password)
         except ApiProblem as problem:
             if problem.code == "email_taken":
