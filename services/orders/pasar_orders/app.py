@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,11 +10,13 @@ from fastapi import FastAPI
 
 from pasar_kit.app import service_app
 from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
+from pasar_kit.problems import DependencyUnavailable
 from pasar_orders.bootstrap import build_runtime
 from pasar_orders.routes import router
 from pasar_orders.settings import Settings
 
 MIGRATIONS = "pasar_orders:migrations"
+log = logging.getLogger("pasar.orders")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,8 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             revocations=revocations,
         )
         # Fetch the keys now (best effort), so tokens still verify if the User-Service
-        # goes down before this replica's first request.
-        await jwks.get("")
+        # goes down before this replica's first request. Users being slow or down must
+        # not stop this replica from starting: the first token fetches them again.
+        try:
+            await jwks.get("")
+        except DependencyUnavailable as exc:
+            log.warning("signing keys not fetched at start-up: %s", exc)
         if revocations is not None:
             await revocations.start()
         if settings.workers_enabled:

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orders_support import (
     ADDRESS,
+    Databases,
     FaultyProxy,
     Served,
     Shop,
     ShopFactory,
     eventually,
     hanging_app,
+    orders_settings,
 )
 from sqlalchemy import func, insert, select
 
 from pasar_kit.db import utcnow
+from pasar_orders.app import create_app as create_orders_app
 from pasar_orders.recovery import recover_stuck_placements
 from pasar_orders.tables import orders
 
@@ -276,3 +283,24 @@ async def test_users_down_during_status_change_then_notification_arrives(live_sh
     await eventually(lambda: notified("shipped"), within=15)
     statuses = [n["status"] for n in await shop.notifications(buyer)]
     assert statuses == ["shipped", "processing"]
+
+
+async def test_the_service_starts_while_users_is_down(orders_databases: Databases) -> None:
+    """A replica that starts before users (or while it is down) serves, and fetches the
+    signing keys with the first token instead of failing its start-up (crash-looping)."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    orders = Served(lambda: create_orders_app(orders_settings(orders_databases, dead, dead)))
+    await orders.start()
+    try:
+        async with httpx.AsyncClient(base_url=orders.url, timeout=10) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            # A well-formed token whose key must be fetched: 503, the token may be good.
+            key = Ed25519PrivateKey.generate()
+            token = jwt.encode({"sub": "someone"}, key, algorithm="EdDSA", headers={"kid": "k1"})
+            answer = await http.get("/orders", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["code"] == "dependency_unavailable"
+    finally:
+        await orders.stop()
