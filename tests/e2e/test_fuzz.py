@@ -1,8 +1,9 @@
 """Schemathesis against each service's live OpenAPI, as every kind of caller.
 
 Each service has two documents: the public one (``/openapi.json``) and the one for other
-services (``/internal/openapi.json``, readable with a service token); both are fuzzed,
-the internal one from a copy fetched with the service token, so every caller is tried.
+services (``/internal/openapi.json``, readable with a service token). The public one is
+fuzzed as every kind of caller, the internal one (a copy fetched with the service token)
+as a service.
 
 Checks: no server errors, and every response conforms to the document (status codes,
 content types, headers, bodies, Allow on 405) — so each route's OpenAPI declares what it
@@ -67,9 +68,19 @@ def _internal_document(shop: RunningShop, service: str, token: str | None, tmp_p
     return str(path)
 
 
-@pytest.mark.parametrize("document", ["public", "internal"])
-@pytest.mark.parametrize("role", ["anonymous", "customer", "admin", "service"])
-@pytest.mark.parametrize("service", ["users", "products", "orders"])
+ROLES = ("anonymous", "customer", "admin", "service")
+# The public documents as every caller. The internal ones with a service token only:
+# anyone else is refused every internal route before its input is read (401/403, pinned
+# by each service's authorization tests), so fuzzing them as other callers finds nothing
+# and costs minutes of CI. Orders serves no internal route.
+CASES = [
+    *((service, role, "public") for service in ("users", "products", "orders") for role in ROLES),
+    ("users", "service", "internal"),
+    ("products", "service", "internal"),
+]
+
+
+@pytest.mark.parametrize(("service", "role", "document"), CASES)
 def test_live_openapi_holds(
     service: str,
     role: str,
@@ -82,8 +93,7 @@ def test_live_openapi_holds(
         location = [f"{shop.url(service)}/openapi.json"]
     else:
         copy = _internal_document(shop, service, tokens["service"], tmp_path)
-        if not json.loads(Path(copy).read_text())["paths"]:
-            pytest.skip(f"{service} has no internal routes")
+        assert json.loads(Path(copy).read_text())["paths"], f"{service} has no internal routes"
         location = [copy, "--url", shop.url(service)]
     command = [
         str(Path(sys.executable).parent / "st"), "run", *location,
