@@ -11,6 +11,8 @@ SCENARIOS = [
     ["http_client.py", "2000"],
     ["shop.py", "--orders", "2000", "--db", "sqlite"],
     ["products_listing.py"],
+    ["storefront.py", "--requests", "1000"],
+    ["hardening.py"],
 ]
 
 for scenario in SCENARIOS:
