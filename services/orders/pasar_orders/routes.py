@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import utcnow
+from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import PROBLEM_JSON, problems
 from pasar_orders.bootstrap import OUTBOX, SETTLEMENT, Runtime
@@ -20,7 +20,6 @@ from pasar_orders.placement import place_order
 from pasar_orders.problems import OrderNotFound
 from pasar_orders.queries import get_order, list_orders
 from pasar_orders.schemas import (
-    ID_PATTERN,
     CartIn,
     CartPublic,
     Instant,
@@ -44,15 +43,9 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-_ID = re.compile(ID_PATTERN)
-
-
-async def _order_id(
-    order_id: Annotated[str, Path(description="1..36 of A-Z a-z 0-9 and -")],
-) -> str:
-    """An id outside the id rule names no order: 404 at once, without a query and
-    without echoing it back (it may be 10,000 characters long)."""
-    if _ID.fullmatch(order_id) is None:
+async def _order_id(order_id: Annotated[str, Path(description=ID_DESCRIPTION)]) -> str:
+    """An id outside the kit's id rule names no order: 404 at once, no query, no echo."""
+    if not is_id(order_id):
         raise OrderNotFound("There is no such order.")
     return order_id
 
@@ -153,7 +146,7 @@ async def index(
     operation_id="get_order",
     responses=problems(401, 403, 404),
 )
-async def show(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+async def show(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> dict[str, Any]:
     """One order with its status history (its owner or an admin only)."""
     return await get_order(
         db=runtime.db, order_id=order_id, viewer_id=user.subject, viewer_is_admin=user.is_admin
@@ -166,7 +159,7 @@ async def show(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> dic
     operation_id="cancel_order",
     responses=problems(401, 403, 404, 409),
 )
-async def cancel(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> dict[str, Any]:
+async def cancel(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> dict[str, Any]:
     """Cancel from pending_payment or processing; the stock goes back."""
     order = await cancel_order(
         db=runtime.db,
@@ -187,7 +180,7 @@ async def cancel(order_id: OrderId, user: CurrentUser, runtime: RuntimeDep) -> d
     responses=problems(401, 403, 404, 409, 422, 503),
 )
 async def set_status(
-    order_id: OrderId, body: StatusChange, admin: Admin, runtime: RuntimeDep
+    admin: Admin, order_id: OrderId, body: StatusChange, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Move an order along: processing -> shipped -> completed, or cancel it."""
     order = await change_status(
@@ -212,7 +205,7 @@ async def set_status(
     responses=problems(401, 402, 403, 404, 409, 422, 503),
 )
 async def pay(
-    order_id: OrderId, body: PaymentIn, user: CurrentUser, runtime: RuntimeDep
+    user: CurrentUser, order_id: OrderId, body: PaymentIn, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Pay a pending order by card (test provider: 4242424242424242 approves)."""
     order = await pay_order(

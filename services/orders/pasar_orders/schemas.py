@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from pasar_kit.ids import IdText
 from pasar_orders.status import OrderStatus
 
 
@@ -62,13 +63,9 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# One rule for an id wherever a client sends one (product ids in order lines and the
-# cart, order ids in paths; the Product-Service holds its paths and reservations to the
-# same): 1..36 of A-Z a-z 0-9 and "-", which the UUIDs the services issue fit. Checked
-# here, so a bad product id is our own 422 on the field and never reaches the
-# Product-Service. Exactly as sent (nothing trimmed), as the OpenAPI document says.
-ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
-ProductIdIn = Annotated[str, StringConstraints(min_length=1, max_length=36, pattern=ID_PATTERN)]
+# The kit's id rule, checked here, so a bad product id is our own 422 on the field and
+# never reaches the Product-Service.
+ProductIdIn = IdText
 
 
 class OrderLineIn(_Request):

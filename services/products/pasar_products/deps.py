@@ -14,13 +14,13 @@ from fastapi import Depends, Path, Query, Request
 
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
+from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_products.listing import TotalsCache
 from pasar_products.problems import ProductNotFound, ReservationNotFound
-from pasar_products.schemas import PRODUCT_ID_PATTERN, RESERVATION_ID_PATTERN
+from pasar_products.schemas import RESERVATION_ID_PATTERN
 from pasar_products.settings import Settings
 
-_PRODUCT_ID = re.compile(PRODUCT_ID_PATTERN)
 _RESERVATION_ID = re.compile(RESERVATION_ID_PATTERN)
 
 
@@ -71,10 +71,8 @@ async def _include_archived(
 # A path id outside the id rule names nothing: 404 at once, without a query and without
 # echoing it (it may be 10,000 characters). Not a 422: a client holding a stale or
 # mistyped link learns only that there is no such thing, as for any unknown id.
-async def _product_id(
-    product_id: Annotated[str, Path(description="1..36 of A-Z a-z 0-9 and -")],
-) -> str:
-    if _PRODUCT_ID.fullmatch(product_id) is None:
+async def _product_id(product_id: Annotated[str, Path(description=ID_DESCRIPTION)]) -> str:
+    if not is_id(product_id):
         raise ProductNotFound("No product has this id.")
     return product_id
 

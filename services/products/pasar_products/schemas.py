@@ -7,17 +7,17 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pasar_kit.ids import IdText
+
 # PostgreSQL cannot store NUL in text; refused here so it is a 422, not a database error.
 NO_NUL = r"^[^\x00]*$"
 
 MAX_MONEY = 10**15  # far above any price, far below BIGINT's limit
 MAX_STOCK = 10**9
 
-# One rule for a product id wherever a client sends one (reservation items here, order
-# lines and carts in the orders service, paths through ``deps.ProductId``): the UUIDs
-# the catalogue issues fit it, and short test ids such as "nope".
-PRODUCT_ID_PATTERN = r"^[A-Za-z0-9-]{1,36}$"
-ProductIdText = Annotated[str, Field(min_length=1, max_length=36, pattern=PRODUCT_ID_PATTERN)]
+# The kit's id rule for a product id in a body (reservation items); paths go through
+# ``deps.ProductId``.
+ProductIdText = IdText
 # A reservation id is chosen by the calling service (orders uses the order id).
 RESERVATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 

@@ -152,18 +152,24 @@ async def test_a_forwarded_address_from_a_trusted_proxy_is_checked(users_app: Fa
         ("POST", "/users/me/notifications/{long}/read"),
     ],
 )
-async def test_over_long_ids_in_paths_are_422(
+async def test_ids_outside_the_id_rule_are_404_without_echo(
     users_client: httpx.AsyncClient, users_api: Any, method: str, path: str
 ) -> None:
+    # As in products and orders: such an id names nothing, so it is the route's own 404,
+    # answered without a query and without repeating the id; a caller without a token
+    # still hears 401 first.
     admin = await users_api.account(admin=True)
     service = await users_api.service_token()
     headers = {
         "Authorization": f"Bearer {service if path.startswith('/internal') else admin.access_token}"
     }
-    response = await users_client.request(
-        method,
-        path.format(long="i" * 5000),
-        headers=headers,
-        json={"active": True} if method == "PATCH" else None,
-    )
-    assert response.status_code == 422, response.text
+    body = {"active": True} if method == "PATCH" else None
+    for bad in ("i" * 5000, "i" * 37, "ab$c", "\u0661\u0662"):
+        response = await users_client.request(
+            method, path.format(long=bad), headers=headers, json=body
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] in ("user_not_found", "notification_not_found")
+        assert bad not in response.text
+        anonymous = await users_client.request(method, path.format(long=bad), json=body)
+        assert anonymous.status_code == 401, anonymous.text

@@ -162,9 +162,9 @@ async def create_product(
     responses=problems(401, 403, 404, 409, 412, 422),
 )
 async def update_product(
+    _admin: Admin,
     product_id: ProductId,
     body: ProductUpdate,
-    _admin: Admin,
     db: DB,
     settings: SettingsDep,
     totals: Totals,
@@ -192,7 +192,7 @@ async def update_product(
     responses=problems(401, 403, 404, 412),
 )
 async def archive_product(
-    product_id: ProductId, _admin: Admin, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
+    _admin: Admin, product_id: ProductId, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
 ) -> Response:
     """Archive: hidden from the public list, still readable by id. Idempotent."""
     await catalogue.archive_product(
@@ -212,9 +212,9 @@ async def archive_product(
     responses=problems(401, 403, 404, 409, 422),
 )
 async def adjust_stock(
+    admin: Admin,
     product_id: ProductId,
     body: StockAdjustmentCreate,
-    admin: Admin,
     db: DB,
     settings: SettingsDep,
     totals: Totals,
@@ -242,7 +242,7 @@ async def adjust_stock(
     responses=problems(401, 403, 404, 422),
 )
 async def list_stock_adjustments(
-    product_id: ProductId, _admin: Admin, db: DB, limit: Limit = 20, offset: Offset = 0
+    _admin: Admin, product_id: ProductId, db: DB, limit: Limit = 20, offset: Offset = 0
 ) -> StockAdjustmentPage:
     """The product's stock ledger, newest first: its initial stock and every adjustment."""
     entries, total = await catalogue.list_stock_adjustments(

@@ -82,7 +82,7 @@ async def create_reservation(
     responses=problems(401, 403, 404),
 )
 async def get_reservation(
-    reservation_id: ReservationId, _service: Service, db: DB
+    _service: Service, reservation_id: ReservationId, db: DB
 ) -> ReservationPublic:
     """The reservation and its status."""
     return public(await reservations.get_reservation(db=db, reservation_id=reservation_id))
@@ -95,7 +95,7 @@ async def get_reservation(
     responses=problems(401, 403, 404, 409),
 )
 async def commit_reservation(
-    reservation_id: ReservationId, _service: Service, db: DB, now: Now
+    _service: Service, reservation_id: ReservationId, db: DB, now: Now
 ) -> ReservationPublic:
     """Held -> committed: it no longer expires. Idempotent."""
     return public(await reservations.commit(db=db, reservation_id=reservation_id, now=now))
@@ -108,7 +108,7 @@ async def commit_reservation(
     responses=problems(401, 403, 404),
 )
 async def release_reservation(
-    reservation_id: ReservationId, _service: Service, db: DB, now: Now
+    _service: Service, reservation_id: ReservationId, db: DB, now: Now
 ) -> ReservationPublic:
     """Held or committed -> released; the stock returns exactly once. Idempotent."""
     return public(await reservations.release(db=db, reservation_id=reservation_id, now=now))

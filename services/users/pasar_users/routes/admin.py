@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts
-from pasar_users.routes.deps import ActiveAdmin, DatabaseDep
+from pasar_users.routes.deps import ActiveAdmin, DatabaseDep, UserId
 from pasar_users.schemas import UserAdminUpdate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["admin"])
-
-UserId = Annotated[str, Path(max_length=36)]
 
 
 @router.get("", operation_id="list_users", responses=problems(401, 403))
@@ -37,7 +35,7 @@ async def list_users(
 
 @router.patch("/{user_id}", operation_id="update_user", responses=problems(401, 403, 404, 409, 422))
 async def update_user(
-    user_id: UserId, body: UserAdminUpdate, _admin: ActiveAdmin, db: DatabaseDep
+    _admin: ActiveAdmin, user_id: UserId, body: UserAdminUpdate, db: DatabaseDep
 ) -> UserPublic:
     """Change a user's ``role`` and/or ``active``. Deactivating revokes their refresh
     tokens; deactivating or changing the role revokes their access tokens at once

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import Database
+from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Unauthorized
 from pasar_users import accounts
 from pasar_users.accounts import User
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
-from pasar_users.problems import InvalidClientAddress
+from pasar_users.problems import InvalidClientAddress, NotificationNotFound, UserNotFound
 from pasar_users.throttle import Throttle, address_key
 
 
@@ -67,7 +68,26 @@ async def _active_admin(principal: Admin, db: Annotated[Database, Depends(_db)])
     return principal
 
 
+# An id in a path outside the kit's id rule names nothing: 404 at once, no query, no
+# echo, as in the other services. Declared after the caller's identity in each route,
+# so a caller without a token still hears 401 first.
+async def _user_id(user_id: Annotated[str, Path(description=ID_DESCRIPTION)]) -> str:
+    if not is_id(user_id):
+        raise UserNotFound()
+    return user_id
+
+
+async def _notification_id(
+    notification_id: Annotated[str, Path(description=ID_DESCRIPTION)],
+) -> str:
+    if not is_id(notification_id):
+        raise NotificationNotFound()
+    return notification_id
+
+
 DatabaseDep = Annotated[Database, Depends(_db)]
+UserId = Annotated[str, Depends(_user_id)]
+NotificationId = Annotated[str, Depends(_notification_id)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ThrottleDep = Annotated[Throttle, Depends(_throttle)]

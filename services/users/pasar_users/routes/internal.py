@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import AuthorityDep, DatabaseDep
+from pasar_users.routes.deps import AuthorityDep, DatabaseDep, UserId
 from pasar_users.schemas import InternalUser, NotificationCreate, TokenRevocation, TokenRevocations
 
 router = APIRouter(prefix="/internal", tags=["internal"])
@@ -18,12 +18,8 @@ UsersReader = Annotated[Principal, Depends(require_scope("users:read"))]
 NotificationWriter = Annotated[Principal, Depends(require_scope("notifications:write"))]
 
 
-@router.get(
-    "/users/{user_id}", operation_id="internal_get_user", responses=problems(401, 403, 404, 422)
-)
-async def get_user(
-    user_id: Annotated[str, Path(max_length=36)], _service: UsersReader, db: DatabaseDep
-) -> InternalUser:
+@router.get("/users/{user_id}", operation_id="internal_get_user", responses=problems(401, 403, 404))
+async def get_user(_service: UsersReader, user_id: UserId, db: DatabaseDep) -> InternalUser:
     """A user as order validation needs it; 404 if unknown."""
     user = await accounts.get_user(db=db, user_id=user_id)
     return InternalUser.model_validate(user, from_attributes=True)

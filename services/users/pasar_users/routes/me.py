@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import ClientAddress, DatabaseDep, Me, PasswordsDep, ThrottleDep
+from pasar_users.routes.deps import (
+    ClientAddress,
+    DatabaseDep,
+    Me,
+    NotificationId,
+    PasswordsDep,
+    ThrottleDep,
+)
 from pasar_users.schemas import (
     NotificationPage,
     NotificationPublic,
@@ -19,9 +24,6 @@ from pasar_users.schemas import (
 )
 
 router = APIRouter(prefix="/users/me", tags=["me"])
-
-# Ids are uuids; anything longer cannot exist, so it never reaches a query.
-NotificationId = Annotated[str, Path(max_length=36)]
 
 
 @router.get("", operation_id="get_me", responses=problems(401, 403))
@@ -108,7 +110,7 @@ async def list_notifications(
     operation_id="mark_notification_read",
     responses=problems(401, 403, 404),
 )
-async def mark_read(notification_id: NotificationId, me: Me, db: DatabaseDep) -> Response:
+async def mark_read(me: Me, notification_id: NotificationId, db: DatabaseDep) -> Response:
     """Mark one notification read (idempotent)."""
     await notifications.mark_read(db=db, user_id=me.id, notification_id=notification_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
