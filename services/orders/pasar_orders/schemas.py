@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from pasar_kit.ids import IdText
+from pasar_kit.pagination import Page
 from pasar_orders.status import OrderStatus
 
 
@@ -162,11 +163,8 @@ class OrderPublic(BaseModel):
     status_history: list[StatusEntryPublic]
 
 
-class OrderList(BaseModel):
-    items: list[OrderPublic]
-    total: int
-    limit: int
-    offset: int
+class OrderList(Page[OrderPublic]):
+    """A page of orders."""
 
 
 class StatusCounts(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pasar_kit.ids import IdText
+from pasar_kit.pagination import Page
 
 # PostgreSQL cannot store NUL in text; refused here so it is a 422, not a database error.
 NO_NUL = r"^[^\x00]*$"
@@ -91,11 +92,8 @@ class ProductPublic(BaseModel):
     updated_at: datetime
 
 
-class ProductPage(BaseModel):
-    items: list[ProductPublic]
-    total: int
-    limit: int
-    offset: int
+class ProductPage(Page[ProductPublic]):
+    """A page of the catalogue."""
 
 
 class CategoryCount(BaseModel):
@@ -123,11 +121,8 @@ class StockAdjustmentPublic(BaseModel):
     at: datetime
 
 
-class StockAdjustmentPage(BaseModel):
-    items: list[StockAdjustmentPublic]
-    total: int
-    limit: int
-    offset: int
+class StockAdjustmentPage(Page[StockAdjustmentPublic]):
+    """A page of a product's stock ledger."""
 
 
 class ReservationItemIn(_Request):

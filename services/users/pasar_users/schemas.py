@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from pasar_kit.pagination import Page
 from pasar_users.accounts import normalize_email
 from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
 
@@ -104,11 +105,8 @@ class UserPublic(BaseModel):
     created_at: Timestamp
 
 
-class UserPage(BaseModel):
-    items: list[UserPublic]
-    total: int
-    limit: int
-    offset: int
+class UserPage(Page[UserPublic]):
+    """A page of accounts."""
 
 
 class UserAdminUpdate(_Request):
@@ -160,11 +158,8 @@ class NotificationPublic(BaseModel):
     created_at: Timestamp
 
 
-class NotificationPage(BaseModel):
-    items: list[NotificationPublic]
-    total: int
-    limit: int
-    offset: int
+class NotificationPage(Page[NotificationPublic]):
+    """A page of your notifications."""
 
 
 class LogoutRequest(_Request):
