@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = service_app(
         "users",
-        title="pasar users",
+        title="pasar User-Service",
         description="Accounts, the OAuth 2.0 token endpoint, signing keys (JWKS) and "
         "the notification inbox.",
         lifespan=lifespan,
