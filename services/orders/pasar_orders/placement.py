@@ -34,7 +34,7 @@ from pasar_orders.problems import (
     OrderTotalTooLarge,
     TooManyOfOneProduct,
     TooManyUnpaidOrders,
-    UserNotAllowed,
+    UserInactive,
 )
 from pasar_orders.remote import ProductsApi, Reservation, ReservationGone, UsersApi
 from pasar_orders.schemas import MAX_ORDER_TOTAL, OrderCreate, OrderLineIn, OrderPublic
@@ -175,7 +175,7 @@ async def _saga(
 ) -> dict[str, Any]:
     user = await users.user(user_id)
     if user is None or not user.active:
-        raise UserNotAllowed("This account is unknown or deactivated.")
+        raise UserInactive("This account is unknown or deactivated.")
 
     order_id = str(uuid.uuid4())
     address = request.shipping_address.model_dump()

@@ -11,7 +11,7 @@ class OrderNotFound(Problem):
     title = "Order not found"
 
 
-class UserNotAllowed(Problem):
+class UserInactive(Problem):
     status = 403
     code = "user_inactive"
     title = "This account cannot place orders"

@@ -38,7 +38,7 @@ from pasar_orders.tracking import Actor, cancel_order, change_status
 router = APIRouter(tags=["orders"])
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -1,4 +1,5 @@
-"""Dependencies declared once, as ``Annotated`` aliases."""
+"""Dependencies declared once, as ``Annotated`` aliases. All are ``async``: FastAPI runs a
+sync dependency in a worker thread, a thread hop per request for a mere attribute read."""
 
 from __future__ import annotations
 
@@ -18,22 +19,22 @@ from pasar_users.problems import InvalidClientAddress, NotificationNotFound, Use
 from pasar_users.throttle import Throttle, address_key
 
 
-def _db(request: Request) -> Database:
+async def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def _authority(request: Request) -> Authority:
+async def _authority(request: Request) -> Authority:
     authority: Authority = request.app.state.authority
     return authority
 
 
-def _passwords(request: Request) -> Passwords:
+async def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
-def _throttle(request: Request) -> Throttle:
+async def _throttle(request: Request) -> Throttle:
     authority: Authority = request.app.state.authority
     return authority.throttle
 
@@ -45,6 +46,10 @@ def client_address(request: Request) -> str:
         return address_key(request.client.host if request.client else None)
     except ValueError as exc:
         raise InvalidClientAddress("The client address is not an IP address.") from exc
+
+
+async def _client_address(request: Request) -> str:
+    return client_address(request)
 
 
 def issued_at(principal: Principal) -> float:
@@ -91,6 +96,6 @@ NotificationId = Annotated[str, Depends(_notification_id)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ThrottleDep = Annotated[Throttle, Depends(_throttle)]
-ClientAddress = Annotated[str, Depends(client_address)]
+ClientAddress = Annotated[str, Depends(_client_address)]
 Me = Annotated[User, Depends(_me)]
 ActiveAdmin = Annotated[Principal, Depends(_active_admin)]
