@@ -66,11 +66,16 @@ def _migrate(name: str, url: str) -> None:
 async def _ensure_admin(url: str, email: str, password: str) -> str:
     from pasar_kit.db import Database
     from pasar_users.accounts import ensure_admin
+    from pasar_users.passwords import Passwords
+    from pasar_users.settings import Settings
 
     db = Database(url)
+    # Hashed as the users service is configured to (USERS_ARGON2_*).
+    passwords = Passwords.from_settings(Settings())
     try:
-        return await ensure_admin(db=db, email=email, password=password)
+        return await ensure_admin(db=db, email=email, password=password, passwords=passwords)
     finally:
+        passwords.close()
         await db.dispose()
 
 

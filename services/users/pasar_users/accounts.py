@@ -25,7 +25,6 @@ from pasar_users.problems import (
     UserNotFound,
     WrongPassword,
 )
-from pasar_users.settings import Settings
 from pasar_users.tables import AnyRow, users
 from pasar_users.throttle import UNKNOWN_ADDRESS, Throttle
 from pasar_users.tokens import revoke_user_families
@@ -425,12 +424,11 @@ async def ensure_admin(
     db: Database,
     email: str,
     password: str,
+    passwords: Passwords,
     full_name: str = "Administrator",
-    passwords: Passwords | None = None,
 ) -> str:
     """An active admin with this email and password: created, or an existing account
     promoted, reactivated and given the password. Returns the user id."""
-    passwords = passwords or Passwords.from_settings(Settings())
     password_hash = await passwords.hash(password)
     email = normalize_email(email)
     for _ in range(3):

@@ -198,11 +198,3 @@ async def test_ensure_admin_reactivates(users_app: FastAPI, users_api: Any) -> N
     assert (await users_api.login("boss@example.com")).status_code == 400
     await ensure_admin(db=db, email="boss@example.com", password=PASSWORD, passwords=passwords)
     assert (await users_api.login("boss@example.com")).status_code == 200
-
-
-async def test_ensure_admin_with_default_hasher(users_app: FastAPI) -> None:
-    # The CLI calls it with the signature in the brief only.
-    user_id = await ensure_admin(
-        db=users_app.state.db, email="cli@example.com", password="from the cli"
-    )
-    assert user_id
