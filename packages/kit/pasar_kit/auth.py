@@ -33,6 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pasar_kit.http import ClientCredentials, ServiceClient
 from pasar_kit.problems import DependencyUnavailable, Forbidden, Unauthorized
+from pasar_kit.settings import ServiceSettings
 
 ALGORITHM = "EdDSA"
 REVOCATIONS_PATH = "/internal/token-revocations"
@@ -334,6 +335,21 @@ class PolledRevocations:
             credentials=credentials,
         )
         return cls(client, poll_seconds=poll_seconds)
+
+    @classmethod
+    def from_settings(
+        cls, settings: ServiceSettings, *, users_url: str
+    ) -> PolledRevocations | None:
+        """``for_service`` with the service's own credentials, poll interval and timeouts."""
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
+        return cls.for_service(
+            users_url=users_url,
+            client_id=settings.client_id,
+            client_secret=secret,
+            poll_seconds=settings.revocation_poll_seconds,
+            timeout=settings.http_timeout,
+            connect_timeout=settings.http_connect_timeout,
+        )
 
     async def not_before(self, subject: str) -> float | None:
         return self._not_before.get(subject)

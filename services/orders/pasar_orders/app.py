@@ -32,16 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache_seconds=settings.jwks_cache_seconds,
             timeout=settings.http_timeout,
         )
-        secret = settings.client_secret.get_secret_value() if settings.client_secret else None
         # A demoted or deactivated user's tokens stop working within a poll or two.
-        revocations = PolledRevocations.for_service(
-            users_url=settings.users_url,
-            client_id=settings.client_id,
-            client_secret=secret,
-            poll_seconds=settings.revocation_poll_seconds,
-            timeout=settings.http_timeout,
-            connect_timeout=settings.http_connect_timeout,
-        )
+        revocations = PolledRevocations.from_settings(settings, users_url=settings.users_url)
         app.state.verifier = TokenVerifier(
             jwks,
             issuer=settings.jwt_issuer,

@@ -24,15 +24,7 @@ log = logging.getLogger("pasar.products")
 
 def revocations_for(settings: Settings) -> PolledRevocations | None:
     """The users service's token revocations, polled with this service's credentials."""
-    secret = settings.client_secret.get_secret_value() if settings.client_secret else None
-    return PolledRevocations.for_service(
-        users_url=settings.users_url,
-        client_id=settings.client_id,
-        client_secret=secret,
-        poll_seconds=settings.revocation_poll_seconds,
-        timeout=settings.http_timeout,
-        connect_timeout=settings.http_connect_timeout,
-    )
+    return PolledRevocations.from_settings(settings, users_url=settings.users_url)
 
 
 def default_verifier(
