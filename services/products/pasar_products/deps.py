@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Forbidden, Unauthorized
+from pasar_products.bootstrap import Runtime
 from pasar_products.listing import TotalsCache
 from pasar_products.problems import ProductNotFound, ReservationNotFound
 from pasar_products.schemas import RESERVATION_ID_PATTERN
@@ -24,25 +24,26 @@ from pasar_products.settings import Settings
 _RESERVATION_ID = re.compile(RESERVATION_ID_PATTERN)
 
 
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 async def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return _runtime(request).db
 
 
 async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return _runtime(request).settings
 
 
 async def _totals(request: Request) -> TotalsCache:
-    totals: TotalsCache = request.app.state.totals
-    return totals
+    return _runtime(request).totals
 
 
 async def _now(request: Request) -> datetime:
-    # The app's clock, so tests can move time without sleeping.
-    now: datetime = request.app.state.clock()
-    return now
+    # The service's clock, so tests can move time without sleeping.
+    return _runtime(request).clock()
 
 
 async def _include_archived(
@@ -61,8 +62,7 @@ async def _include_archived(
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Listing archived products needs an admin's bearer token.")
-    verifier: TokenVerifier = request.app.state.verifier
-    principal = await verifier.verify(token.strip())
+    principal = await _runtime(request).verifier.verify(token.strip())
     if not principal.is_admin:
         raise Forbidden("Only an admin may list archived products.")
     return True

@@ -1,0 +1,103 @@
+"""The one place that wires the Product-Service together: database, clock, token
+verification (keys and revocations from the users service), the list-total cache and
+the background jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
+from pasar_kit.db import Database, utcnow
+from pasar_kit.workers import Periodic
+from pasar_products.listing import TotalsCache
+from pasar_products.reservations import expire_reservations
+from pasar_products.settings import Settings
+
+log = logging.getLogger("pasar.products")
+
+EXPIRY = "reservation-expiry"
+
+
+def default_verifier(
+    settings: Settings, revocations: PolledRevocations | None = None
+) -> TokenVerifier:
+    """Tokens checked offline against the users service's JWKS (cached), and against
+    the revocations it publishes (polled)."""
+    if not settings.jwks_url:
+        raise ValueError("PRODUCTS_JWKS_URL must be set")
+    keys = RemoteJWKS(
+        settings.jwks_url,
+        cache_seconds=settings.jwks_cache_seconds,
+        timeout=settings.http_timeout,
+    )
+    return TokenVerifier(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        revocations=revocations,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    verifier: TokenVerifier
+    totals: TotalsCache
+    # The service's clock: tests move time without sleeping.
+    clock: Callable[[], datetime] = utcnow
+    revocations: PolledRevocations | None = None
+    jobs: dict[str, Periodic] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Poll the revocations and, if enabled, start the background jobs."""
+        if self.revocations is not None:
+            await self.revocations.start()
+        if self.settings.workers_enabled:
+            self.jobs[EXPIRY] = Periodic(
+                EXPIRY, self._expire, self.settings.expiry_interval_seconds
+            )
+        for job in self.jobs.values():
+            job.start()
+
+    async def close(self) -> None:
+        for job in self.jobs.values():
+            await job.stop()
+        if self.revocations is not None:
+            await self.revocations.stop()
+        await self.db.dispose()
+
+    async def _expire(self) -> int:
+        return await expire_reservations(
+            db=self.db, now=self.clock(), batch_size=self.settings.expiry_batch_size
+        )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    verifier: TokenVerifier | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Runtime:
+    """Everything the service runs on; nothing connects until ``start``. A ``verifier``
+    given by a test replaces the users service's keys and revocations."""
+    revocations = None
+    if verifier is None:
+        revocations = PolledRevocations.from_settings(settings, users_url=settings.users_url)
+        if revocations is None:
+            log.warning(
+                "PRODUCTS_CLIENT_ID / PRODUCTS_CLIENT_SECRET are not set: token "
+                "revocations are not polled, so a demoted admin keeps admin powers "
+                "here until their access token expires"
+            )
+    return Runtime(
+        settings=settings,
+        db=Database(settings.database_url, pool_size=settings.database_pool_size),
+        verifier=verifier or default_verifier(settings, revocations),
+        totals=TotalsCache(settings.list_total_cache_seconds),
+        clock=clock,
+        revocations=revocations,
+    )
