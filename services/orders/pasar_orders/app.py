@@ -2,60 +2,34 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from pasar_kit.app import service_app
-from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
-from pasar_kit.problems import DependencyUnavailable
 from pasar_orders.bootstrap import build_runtime
 from pasar_orders.routes import router
 from pasar_orders.settings import Settings
 
 MIGRATIONS = "pasar_orders:migrations"
-log = logging.getLogger("pasar.orders")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings)
         app.state.runtime = runtime
+        # The kit's readiness check pings app.state.db; its auth reads app.state.verifier.
         app.state.db = runtime.db
-        jwks = RemoteJWKS(
-            settings.effective_jwks_url,
-            cache_seconds=settings.jwks_cache_seconds,
-            timeout=settings.http_timeout,
-        )
-        # A demoted or deactivated user's tokens stop working within a poll or two.
-        revocations = PolledRevocations.from_settings(settings, users_url=settings.users_url)
-        app.state.verifier = TokenVerifier(
-            jwks,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            revocations=revocations,
-        )
-        # Fetch the keys now (best effort), so tokens still verify if the User-Service
-        # goes down before this replica's first request. Users being slow or down must
-        # not stop this replica from starting: the first token fetches them again.
-        try:
-            await jwks.get("")
-        except DependencyUnavailable as exc:
-            log.warning("signing keys not fetched at start-up: %s", exc)
-        if revocations is not None:
-            await revocations.start()
-        if settings.workers_enabled:
-            runtime.start_jobs()
+        app.state.verifier = runtime.verifier
+        await runtime.start()
         try:
             yield
         finally:
-            if revocations is not None:
-                await revocations.stop()
             await runtime.close()
 
     async def credentials_configured(_app: FastAPI) -> None:

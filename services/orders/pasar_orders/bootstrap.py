@@ -1,13 +1,17 @@
-"""The one place that wires the Order-Service together: database, clients of the other
-services, the payment provider and the background jobs."""
+"""The one place that wires the Order-Service together: database, token verification
+(keys and revocations from the users service), clients of the other services, the
+payment provider and the background jobs."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Database, utcnow
 from pasar_kit.http import CircuitBreaker, ClientCredentials, ServiceClient
+from pasar_kit.problems import DependencyUnavailable
 from pasar_kit.workers import Periodic
 from pasar_orders.outbox import relay_outbox
 from pasar_orders.payments import PaymentProvider, provider_named
@@ -16,6 +20,8 @@ from pasar_orders.recovery import expire_unpaid_orders, purge_old_records, recov
 from pasar_orders.remote import ProductsApi, UsersApi
 from pasar_orders.settings import Settings
 from pasar_orders.settlement import settle_cancelled_orders
+
+log = logging.getLogger("pasar.orders")
 
 OUTBOX = "outbox-relay"
 SETTLEMENT = "settlement"
@@ -33,10 +39,13 @@ RESERVATION_MARGIN_SECONDS = 300
 class Runtime:
     settings: Settings
     db: Database
+    keys: RemoteJWKS
+    verifier: TokenVerifier
     users: UsersApi
     products: ProductsApi
     payments: PaymentProvider | None
     policy: PlacementPolicy
+    revocations: PolledRevocations | None = None
     jobs: dict[str, Periodic] = field(default_factory=dict)
 
     def nudge(self, name: str) -> None:
@@ -45,7 +54,21 @@ class Runtime:
         if job is not None:
             job.nudge()
 
-    def start_jobs(self) -> None:
+    async def start(self) -> None:
+        """Fetch the signing keys, poll the revocations and, if enabled, start the jobs."""
+        # Best effort, so tokens still verify if the users service goes down before this
+        # replica's first request; users being slow or down must not stop this replica
+        # from starting: the first token fetches the keys again.
+        try:
+            await self.keys.get("")
+        except DependencyUnavailable as exc:
+            log.warning("signing keys not fetched at start-up: %s", exc)
+        if self.revocations is not None:
+            await self.revocations.start()
+        if self.settings.workers_enabled:
+            self._start_jobs()
+
+    def _start_jobs(self) -> None:
         s = self.settings
         self.jobs = {
             OUTBOX: Periodic(OUTBOX, self._relay, s.outbox_interval_seconds),
@@ -61,6 +84,8 @@ class Runtime:
     async def close(self) -> None:
         for job in self.jobs.values():
             await job.stop()
+        if self.revocations is not None:
+            await self.revocations.stop()
         await self.users.client.close()
         await self.products.client.close()
         await self.db.dispose()
@@ -136,9 +161,25 @@ def build_runtime(settings: Settings) -> Runtime:
         if settings.payments_enabled
         else None
     )
+    keys = RemoteJWKS(
+        settings.effective_jwks_url,
+        cache_seconds=settings.jwks_cache_seconds,
+        timeout=settings.http_timeout,
+    )
+    # A demoted or deactivated user's tokens stop working within a poll or two.
+    revocations = PolledRevocations.from_settings(settings, users_url=settings.users_url)
+    verifier = TokenVerifier(
+        keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        revocations=revocations,
+    )
     return Runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.database_pool_size),
+        keys=keys,
+        verifier=verifier,
+        revocations=revocations,
         users=UsersApi(_client("users", settings.users_url, settings, credentials)),
         products=ProductsApi(_client("products", settings.products_url, settings, credentials)),
         payments=provider_named(settings.payment_provider),
