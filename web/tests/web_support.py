@@ -213,7 +213,7 @@ class Shop:
                 db=self.users.app.state.db,
                 email=ADMIN_EMAIL,
                 password=PASSWORD,
-                passwords=self.users.app.state.passwords,
+                passwords=self.users.app.state.runtime.passwords,
             )
             self._admin_token = await self.token(ADMIN_EMAIL)
         return self._admin_token

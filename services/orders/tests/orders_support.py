@@ -155,7 +155,7 @@ class Shop:
                 db=self.users_service.app.state.db,
                 email=email,
                 password=PASSWORD,
-                passwords=self.users_service.app.state.passwords,
+                passwords=self.users_service.app.state.runtime.passwords,
             )
             self.admin = await self._login(user_id, email)
         return self.admin

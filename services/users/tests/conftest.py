@@ -180,7 +180,7 @@ class UsersApi:
                 db=self.app.state.db,
                 email=user["email"],
                 password=PASSWORD,
-                passwords=self.app.state.passwords,
+                passwords=self.app.state.runtime.passwords,
             )
         response = await self.login(user["email"])
         assert response.status_code == 200, response.text

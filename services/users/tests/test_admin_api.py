@@ -160,7 +160,7 @@ async def test_an_admin_may_step_down_when_another_remains(
 async def test_ensure_admin_creates_then_promotes_and_resets(
     users_app: FastAPI, users_api: Any
 ) -> None:
-    db, passwords = users_app.state.db, users_app.state.passwords
+    db, passwords = users_app.state.db, users_app.state.runtime.passwords
     created = await ensure_admin(
         db=db, email=" Admin@Example.com", password="first password", passwords=passwords
     )
@@ -189,7 +189,7 @@ async def test_ensure_admin_reactivates(users_app: FastAPI, users_api: Any) -> N
 
     from pasar_users.tables import users
 
-    db, passwords = users_app.state.db, users_app.state.passwords
+    db, passwords = users_app.state.db, users_app.state.runtime.passwords
     user_id = await ensure_admin(
         db=db, email="boss@example.com", password=PASSWORD, passwords=passwords
     )

@@ -232,7 +232,7 @@ async def test_forged_tokens_are_refused(
     users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any, case: str
 ) -> None:
     account = await users_api.account()
-    key = users_app.state.authority.keys.signing
+    key = users_app.state.runtime.authority.keys.signing
     token = forge(case, key, account.id)
     for path in ("/users/me", "/users"):
         response = await users_client.get(path, headers={"Authorization": f"Bearer {token}"})
@@ -246,7 +246,7 @@ async def test_genuine_control_token_is_accepted(
 ) -> None:
     # The forgeries above differ from this only in the named respect.
     account = await users_api.account()
-    key = users_app.state.authority.keys.signing
+    key = users_app.state.runtime.authority.keys.signing
     token = key.sign(
         access_claims(
             account.id, issuer="pasar-users", audience="pasar", ttl_seconds=300, role="customer"

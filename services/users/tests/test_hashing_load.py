@@ -97,7 +97,7 @@ async def test_a_registration_flood_is_shed_and_a_login_goes_first(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://u") as client:
             await client.post("/auth/register", json=registration("dewi@example.com"))
-            passwords = app.state.passwords
+            passwords = app.state.runtime.passwords
             gate: HashingGate = passwords.gate
             release = threading.Event()
             monkeypatch.setattr(passwords, "_hasher", BlockingHasher(passwords._hasher, release))

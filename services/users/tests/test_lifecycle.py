@@ -50,7 +50,7 @@ async def test_replicas_starting_together_share_one_key(
 
     async def start(app: FastAPI) -> str:
         async with lifespan_of(app):
-            signing = app.state.authority.keys.signing
+            signing = app.state.runtime.authority.keys.signing
             assert signing is not None
             return str(signing.kid)
 
@@ -82,7 +82,7 @@ async def test_workers_start_and_stop_with_the_app(users_database_url: str) -> N
     )
     app = create_app(settings)
     async with lifespan_of(app):
-        ring = app.state.authority.keys
+        ring = app.state.runtime.authority.keys
         from pasar_users.keys import rotate_signing_key
 
         new_kid = await rotate_signing_key(db=app.state.db)
@@ -146,7 +146,7 @@ async def test_a_replica_verifies_tokens_signed_with_a_key_rotated_elsewhere(
             import jwt
 
             assert jwt.get_unverified_header(token)["kid"] == new_kid
-            assert replica_b.state.authority.keys.signing.kid != new_kid  # B is behind
+            assert replica_b.state.runtime.authority.keys.signing.kid != new_kid  # B is behind
             me = await b.get("/users/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200, me.text
-            assert replica_b.state.authority.keys.signing.kid == new_kid
+            assert replica_b.state.runtime.authority.keys.signing.kid == new_kid

@@ -124,7 +124,7 @@ async def test_login_rehashes_when_parameters_changed(users_app: FastAPI, users_
     async with db.read() as conn:
         new_hash = await conn.scalar(select(users.c.password_hash).where(users.c.id == user["id"]))
     assert new_hash != old_hash
-    assert "t=1" in new_hash and not users_app.state.passwords.needs_rehash(new_hash)
+    assert "t=1" in new_hash and not users_app.state.runtime.passwords.needs_rehash(new_hash)
     assert (await users_api.login("dewi@example.com")).status_code == 200
 
 

@@ -17,7 +17,7 @@ from pasar_users.tables import refresh_families, refresh_tokens
 async def new_user(app: FastAPI) -> str:
     user = await accounts.register(
         db=app.state.db,
-        passwords=app.state.passwords,
+        passwords=app.state.runtime.passwords,
         email="rotation@example.com",
         password="long enough",
         full_name="Rotation",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts
-from pasar_users.routes.deps import ActiveAdmin, DatabaseDep, UserId
+from pasar_users.deps import ActiveAdmin, DatabaseDep, UserId
 from pasar_users.schemas import UserAdminUpdate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["admin"])

@@ -14,6 +14,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar_kit.auth import jwks_document
 from pasar_kit.problems import problems
 from pasar_users import accounts, grants, keys, tokens
+from pasar_users.deps import (
+    AuthorityDep,
+    ClientAddress,
+    DatabaseDep,
+    PasswordsDep,
+    ThrottleDep,
+    client_address,
+)
 from pasar_users.problems import (
     NO_STORE,
     InvalidClient,
@@ -21,14 +29,6 @@ from pasar_users.problems import (
     InvalidRequest,
     SigningKeyUnavailable,
     UnsupportedGrantType,
-)
-from pasar_users.routes.deps import (
-    AuthorityDep,
-    ClientAddress,
-    DatabaseDep,
-    PasswordsDep,
-    ThrottleDep,
-    client_address,
 )
 from pasar_users.schemas import (
     JWKS,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import AuthorityDep, DatabaseDep, UserId
+from pasar_users.deps import AuthorityDep, DatabaseDep, UserId
 from pasar_users.schemas import InternalUser, NotificationCreate, TokenRevocation, TokenRevocations
 
 router = APIRouter(prefix="/internal", tags=["internal"])

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.routes.deps import (
+from pasar_users.deps import (
     ClientAddress,
     DatabaseDep,
     Me,

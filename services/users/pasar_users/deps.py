@@ -13,30 +13,32 @@ from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Unauthorized
 from pasar_users import accounts
 from pasar_users.accounts import User
+from pasar_users.bootstrap import Runtime
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
 from pasar_users.problems import InvalidClientAddress, NotificationNotFound, UserNotFound
 from pasar_users.throttle import Throttle, address_key
 
 
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 async def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return _runtime(request).db
 
 
 async def _authority(request: Request) -> Authority:
-    authority: Authority = request.app.state.authority
-    return authority
+    return _runtime(request).authority
 
 
 async def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
+    return _runtime(request).passwords
 
 
 async def _throttle(request: Request) -> Throttle:
-    authority: Authority = request.app.state.authority
-    return authority.throttle
+    return _runtime(request).authority.throttle
 
 
 def client_address(request: Request) -> str:

@@ -1,0 +1,134 @@
+"""The one place that wires the User-Service together: database, password hashing,
+signing keys, the token authority (grants, throttles, service clients), the verifier of
+its own tokens and the background jobs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from pasar_kit.auth import TokenVerifier
+from pasar_kit.db import Database
+from pasar_kit.workers import Periodic
+from pasar_users import keys, tokens
+from pasar_users.clients import ServiceClients
+from pasar_users.grants import Authority
+from pasar_users.keys import KeyRing, RingKeys
+from pasar_users.passwords import Passwords
+from pasar_users.settings import Settings
+from pasar_users.throttle import Throttle, ThrottlePolicy
+from pasar_users.tokens import TokenPolicy
+
+log = logging.getLogger("pasar.users")
+
+RELOAD_KEYS = "reload-signing-keys"
+PURGE = "purge-expired"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    passwords: Passwords
+    keys: KeyRing
+    authority: Authority
+    # Our own tokens are verified against the keys in memory: no HTTP to ourselves.
+    verifier: TokenVerifier
+    jobs: dict[str, Periodic] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        """Load the signing keys (best effort: readiness retries), warm the hasher and,
+        if enabled, start the jobs."""
+        try:
+            await self.load_keys()
+        except (SQLAlchemyError, OSError):
+            log.exception("could not load the signing keys; /readyz retries")
+        await self.passwords.prepare()
+        if self.settings.workers_enabled:
+            self.jobs = {
+                RELOAD_KEYS: Periodic(
+                    RELOAD_KEYS, self.load_keys, self.settings.key_reload_seconds
+                ),
+                PURGE: Periodic(PURGE, self._purge, self.settings.purge_interval_seconds),
+            }
+        for job in self.jobs.values():
+            job.start()
+
+    async def close(self) -> None:
+        for job in self.jobs.values():
+            await job.stop()
+        self.passwords.close()
+        await self.db.dispose()
+
+    async def load_keys(self) -> int:
+        """Load the keys from the database (creating the first one); safe to call again."""
+        if not self.keys.fixed:
+            self.keys.replace(await keys.ensure_signing_key(db=self.db))
+        return 0
+
+    async def signing_key_ready(self) -> None:
+        if not self.keys.loaded:
+            # Started while the database was unreachable: try again now.
+            await self.load_keys()
+        if not self.keys.loaded:
+            raise RuntimeError("no signing key loaded")
+
+    async def _purge(self) -> int:
+        await tokens.purge_expired(db=self.db)
+        await self.authority.throttle.purge()
+        return 0  # never "a full batch": wait for the next tick
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Everything the service runs on; nothing connects until ``start``."""
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    passwords = Passwords.from_settings(settings)
+    ring = _key_ring(settings)
+    authority = Authority(
+        db=db,
+        passwords=passwords,
+        keys=ring,
+        policy=TokenPolicy(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            access_ttl_seconds=settings.access_token_ttl_seconds,
+            refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
+        ),
+        throttle=Throttle(db, _throttle_policy(settings)),
+        clients=ServiceClients(settings.service_clients, passwords),
+    )
+    verifier = TokenVerifier(
+        RingKeys(ring, db), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        passwords=passwords,
+        keys=ring,
+        authority=authority,
+        verifier=verifier,
+    )
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    if settings.signing_key_pem is not None:
+        assert settings.signing_key_id is not None
+        pem = settings.signing_key_pem.get_secret_value().encode()
+        return KeyRing.from_pem(settings.signing_key_id, pem)
+    return KeyRing()
+
+
+def _throttle_policy(settings: Settings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        window_seconds=settings.login_window_seconds,
+        pair_free_failures=settings.login_pair_free_failures,
+        base_delay_seconds=settings.login_base_delay_seconds,
+        pair_max_delay_seconds=settings.login_pair_max_delay_seconds,
+        account_soft_limit=settings.login_account_soft_limit,
+        account_max_delay_seconds=settings.login_account_max_delay_seconds,
+        address_max_failures=settings.login_address_max_failures,
+        registrations_per_address=settings.registrations_per_address,
+        registration_window_seconds=settings.registration_window_seconds,
+    )
