@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import utcnow
-from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import PROBLEM_JSON, problems
-from pasar_orders.bootstrap import OUTBOX, SETTLEMENT, Runtime
+from pasar_orders.bootstrap import OUTBOX, SETTLEMENT
 from pasar_orders.carts import CartLine, get_cart, save_cart
+from pasar_orders.deps import CreatedFrom, CreatedTo, OrderId, RuntimeDep
 from pasar_orders.idempotency import validate_key
 from pasar_orders.payments import Card, pay_order
 from pasar_orders.placement import place_order
-from pasar_orders.problems import OrderNotFound
 from pasar_orders.queries import get_order, list_orders
 from pasar_orders.schemas import (
     CartIn,
     CartPublic,
-    Instant,
     OrderCreate,
     OrderList,
     OrderPublic,
@@ -36,30 +34,6 @@ from pasar_orders.status import OrderStatus
 from pasar_orders.tracking import Actor, cancel_order, change_status
 
 router = APIRouter(tags=["orders"])
-
-
-async def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
-async def _order_id(order_id: Annotated[str, Path(description=ID_DESCRIPTION)]) -> str:
-    """An id outside the kit's id rule names no order: 404 at once, no query, no echo."""
-    if not is_id(order_id):
-        raise OrderNotFound("There is no such order.")
-    return order_id
-
-
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
-OrderId = Annotated[str, Depends(_order_id)]
-CreatedFrom = Annotated[
-    Instant | None,
-    Query(description="Orders created at or after this instant (RFC 3339, with offset)."),
-]
-CreatedTo = Annotated[
-    Instant | None,
-    Query(description="Orders created before this instant (RFC 3339, with offset)."),
-]
 
 
 def _actor(principal: Principal) -> Actor:
