@@ -38,7 +38,7 @@ from pasar_orders.problems import (
 )
 from pasar_orders.remote import ProductsApi, Reservation, ReservationGone, UsersApi
 from pasar_orders.schemas import MAX_ORDER_TOTAL, OrderCreate, OrderLineIn, OrderPublic
-from pasar_orders.status import PLACING, initial_status
+from pasar_orders.status import PLACING, OrderStatus, initial_status
 from pasar_orders.tables import order_lines, orders
 from pasar_orders.tracking import record_change
 
@@ -161,6 +161,17 @@ async def place_order(
     return Placed(status=201, body=body)
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """An order being placed: what is known before the stock is held."""
+
+    order_id: str
+    user_id: str
+    address: dict[str, Any]
+    note: str | None
+    now: datetime
+
+
 async def _saga(
     *,
     db: Database,
@@ -176,31 +187,68 @@ async def _saga(
     user = await users.user(user_id)
     if user is None or not user.active:
         raise UserInactive("This account is unknown or deactivated.")
+    draft = _Draft(
+        order_id=str(uuid.uuid4()),
+        user_id=user_id,
+        address=request.shipping_address.model_dump(),
+        note=request.note,
+        now=now,
+    )
+    await _start(db=db, policy=policy, draft=draft)
+    reservation, lines = await _hold(
+        db=db, products=products, policy=policy, order_id=draft.order_id, wanted=wanted
+    )
+    status = initial_status(payments_enabled=policy.payments_enabled)
+    currency = reservation.items[0].currency
+    # The outbox insert can deadlock with a relay's claim (MariaDB gap locks): the
+    # transaction rolled back whole, so running it again is safe.
+    return await retrying(
+        lambda: _finish(
+            db=db,
+            draft=draft,
+            status=status,
+            lines=lines,
+            currency=currency,
+            idempotency_key=idempotency_key,
+        )
+    )
 
-    order_id = str(uuid.uuid4())
-    address = request.shipping_address.model_dump()
+
+async def _start(*, db: Database, policy: PlacementPolicy, draft: _Draft) -> None:
+    """Write the internal ``placing`` row, so recovery finds the placement if we crash."""
     row = {
-        "id": order_id,
-        "user_id": user_id,
+        "id": draft.order_id,
+        "user_id": draft.user_id,
         "status": PLACING,
         "total": 0,
         "currency": "",
-        "shipping_address": address,
-        "note": request.note,
-        "created_at": now,
-        "updated_at": now,
+        "shipping_address": draft.address,
+        "note": draft.note,
+        "created_at": draft.now,
+        "updated_at": draft.now,
     }
-    if policy.max_unpaid_orders is None:
+    if policy.max_unpaid_orders is not None:
+        await _start_unpaid(db=db, row=row, user_id=draft.user_id, limit=policy.max_unpaid_orders)
+        return
 
-        async def start() -> None:
-            async with db.write() as conn:
-                await conn.execute(insert(orders).values(**row))
+    async def start() -> None:
+        async with db.write() as conn:
+            await conn.execute(insert(orders).values(**row))
 
-        # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
-        await retrying(start)
-    else:
-        await _start_unpaid(db=db, row=row, user_id=user_id, limit=policy.max_unpaid_orders)
+    # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
+    await retrying(start)
 
+
+async def _hold(
+    *,
+    db: Database,
+    products: ProductsApi,
+    policy: PlacementPolicy,
+    order_id: str,
+    wanted: list[dict[str, Any]],
+) -> tuple[Reservation, list[dict[str, Any]]]:
+    """Reserve the stock and price the lines (committing the reservation when no payment
+    will follow); on any failure nothing stays held and the ``placing`` row goes."""
     try:
         reservation = await products.reserve(
             reservation_id=order_id, items=wanted, ttl_seconds=policy.reservation_ttl_seconds
@@ -212,7 +260,6 @@ async def _saga(
         # Out of stock, unknown product, worth too much: all or nothing, nothing is held.
         await _drop(db=db, order_id=order_id)
         raise
-
     try:
         lines = price_lines(reservation, wanted)
         if not policy.payments_enabled:
@@ -223,59 +270,65 @@ async def _saga(
     except (DependencyUnavailable, OrderTotalTooLarge):
         await _abandon(db=db, products=products, order_id=order_id)
         raise
+    return reservation, lines
 
-    status = initial_status(payments_enabled=policy.payments_enabled)
+
+async def _finish(
+    *,
+    db: Database,
+    draft: _Draft,
+    status: OrderStatus,
+    lines: list[dict[str, Any]],
+    currency: str,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
+    """One transaction: the order's final state, lines, first history entry and
+    notification, and the stored idempotent answer; returns the answer's body."""
+    order_id, user_id, now = draft.order_id, draft.user_id, draft.now
     total = sum(line["line_total"] for line in lines)
-    currency = reservation.items[0].currency
-
-    async def finish() -> dict[str, Any]:
-        async with db.write() as conn:
-            result = await conn.execute(
-                update(orders)
-                .where(orders.c.id == order_id, orders.c.status == PLACING)
-                .values(status=status.value, total=total, currency=currency, updated_at=now)
+    async with db.write() as conn:
+        result = await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.status == PLACING)
+            .values(status=status.value, total=total, currency=currency, updated_at=now)
+        )
+        if result.rowcount != 1:
+            # Too slow: recovery already claimed it and releases the stock.
+            raise DependencyUnavailable("Placing the order took too long; please try again.")
+        await conn.execute(
+            insert(order_lines),
+            [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
+        )
+        await record_change(
+            conn,
+            order_id=order_id,
+            user_id=user_id,
+            status=status.value,
+            by=user_id,
+            note=None,
+            at=now,
+            created=True,
+        )
+        body = OrderPublic.model_validate(
+            {
+                "id": order_id,
+                "user_id": user_id,
+                "status": status,
+                "items": lines,
+                "total": total,
+                "currency": currency,
+                "shipping_address": draft.address,
+                "note": draft.note,
+                "created_at": now,
+                "updated_at": now,
+                "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
+            }
+        ).model_dump(mode="json")
+        if idempotency_key is not None:
+            await idempotency.complete(
+                conn, user_id=user_id, key=idempotency_key, status=201, body=body, now=now
             )
-            if result.rowcount != 1:
-                # Too slow: recovery already claimed it and releases the stock.
-                raise DependencyUnavailable("Placing the order took too long; please try again.")
-            await conn.execute(
-                insert(order_lines),
-                [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
-            )
-            await record_change(
-                conn,
-                order_id=order_id,
-                user_id=user_id,
-                status=status.value,
-                by=user_id,
-                note=None,
-                at=now,
-                created=True,
-            )
-            body = OrderPublic.model_validate(
-                {
-                    "id": order_id,
-                    "user_id": user_id,
-                    "status": status,
-                    "items": lines,
-                    "total": total,
-                    "currency": currency,
-                    "shipping_address": address,
-                    "note": request.note,
-                    "created_at": now,
-                    "updated_at": now,
-                    "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
-                }
-            ).model_dump(mode="json")
-            if idempotency_key is not None:
-                await idempotency.complete(
-                    conn, user_id=user_id, key=idempotency_key, status=201, body=body, now=now
-                )
-        return body
-
-    # The outbox insert can deadlock with a relay's claim (MariaDB gap locks): the
-    # transaction rolled back whole, so running it again is safe.
-    return await retrying(finish)
+    return body
 
 
 async def _start_unpaid(*, db: Database, row: dict[str, Any], user_id: str, limit: int) -> None:
