@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -163,80 +163,32 @@ async def reserve(
 ) -> Reserved:
     """Hold every line or none. Replays of the same id and items return the first answer."""
     wanted = merge_items(items)
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    header = {
+        "id": reservation_id,
+        "status": HELD,
+        "client_id": client_id,
+        "expires_at": expires_at,
+        "created_at": now,
+        "updated_at": now,
+    }
 
     async def attempt() -> Reserved:
         async with db.write() as conn:
             existing = await _load(conn, reservation_id)
             if existing is not None:
                 return _replay(existing, wanted)
-            catalogue = {
-                row.id: row
-                for row in await conn.execute(
-                    select(
-                        products.c.id,
-                        products.c.sku,
-                        products.c.name,
-                        products.c.price,
-                        products.c.stock,
-                        products.c.active,
-                    ).where(products.c.id.in_(list(wanted)))
-                )
-            }
-            unknown = [pid for pid in wanted if pid not in catalogue or not catalogue[pid].active]
-            if unknown:
-                raise UnknownProduct(
-                    f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown
-                )
-            # The value held is the order's total downstream: past the largest amount the
-            # API deals in it would overflow a 64-bit column (10 lines of 1000 at the top
-            # price), so it is refused here, before anything is held.
-            if sum(int(catalogue[pid].price) * qty for pid, qty in wanted.items()) > MAX_MONEY:
-                raise ReservationTotalTooLarge(
-                    f"A reservation may be worth at most {MAX_MONEY}.", limit=MAX_MONEY
-                )
-            if any(catalogue[pid].stock < qty for pid, qty in wanted.items()):
-                raise _Shortfall  # fail fast, before taking any lock
+            catalogue = await _priced_catalogue(conn, wanted)
             # The header first: a concurrent request with the same id waits on it here,
             # before touching stock, and then fails its insert (answered as a replay).
-            await conn.execute(
-                insert(reservations).values(
-                    id=reservation_id,
-                    status=HELD,
-                    client_id=client_id,
-                    expires_at=now + timedelta(seconds=ttl_seconds),
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            for pid, qty in wanted.items():  # ascending ids: a consistent lock order
-                taken = await conn.execute(
-                    update(products)
-                    .where(products.c.id == pid, products.c.stock >= qty)
-                    .values(stock=products.c.stock - qty)
-                )
-                if taken.rowcount != 1:
-                    raise _Shortfall
-            lines = [
-                Line(
-                    product_id=pid,
-                    sku=catalogue[pid].sku,
-                    name=catalogue[pid].name,
-                    quantity=qty,
-                    unit_price=int(catalogue[pid].price),
-                    currency=currency,
-                )
-                for pid, qty in wanted.items()
-            ]
-            await conn.execute(
-                insert(reservation_lines),
-                [{"reservation_id": reservation_id, **asdict(line)} for line in lines],
-            )
+            await conn.execute(insert(reservations).values(**header))
+            lines = await _take_stock(conn, reservation_id, wanted, catalogue, currency)
         created = Reservation(
             id=reservation_id,
             status=HELD,
-            expires_at=now + timedelta(seconds=ttl_seconds),
+            expires_at=expires_at,
             created_at=now,
-            lines=tuple(lines),
+            lines=lines,
         )
         return Reserved(reservation=created, created=True)
 
@@ -262,6 +214,71 @@ async def reserve(
         "Not enough stock for every line.",
         shortages=_shortages(wanted, available, all_lines=True),
     )
+
+
+async def _priced_catalogue(conn: AsyncConnection, wanted: dict[str, int]) -> dict[str, Any]:
+    """The wanted products as they are now, refused before any lock is taken if one is
+    unknown or archived, the whole is worth too much, or the stock visibly falls short."""
+    catalogue = {
+        row.id: row
+        for row in await conn.execute(
+            select(
+                products.c.id,
+                products.c.sku,
+                products.c.name,
+                products.c.price,
+                products.c.stock,
+                products.c.active,
+            ).where(products.c.id.in_(list(wanted)))
+        )
+    }
+    unknown = [pid for pid in wanted if pid not in catalogue or not catalogue[pid].active]
+    if unknown:
+        raise UnknownProduct(f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown)
+    # The value held is the order's total downstream: past the largest amount the API
+    # deals in it would overflow a 64-bit column (10 lines of 1000 at the top price).
+    if sum(int(catalogue[pid].price) * qty for pid, qty in wanted.items()) > MAX_MONEY:
+        raise ReservationTotalTooLarge(
+            f"A reservation may be worth at most {MAX_MONEY}.", limit=MAX_MONEY
+        )
+    if any(catalogue[pid].stock < qty for pid, qty in wanted.items()):
+        raise _Shortfall  # fail fast, before taking any lock
+    return catalogue
+
+
+async def _take_stock(
+    conn: AsyncConnection,
+    reservation_id: str,
+    wanted: dict[str, int],
+    catalogue: dict[str, Any],
+    currency: str,
+) -> tuple[Line, ...]:
+    """Decrement every line's stock (or raise ``_Shortfall``) and write the lines with
+    the prices of this moment."""
+    for pid, qty in wanted.items():  # ascending ids: a consistent lock order
+        taken = await conn.execute(
+            update(products)
+            .where(products.c.id == pid, products.c.stock >= qty)
+            .values(stock=products.c.stock - qty)
+        )
+        if taken.rowcount != 1:
+            raise _Shortfall
+    lines = tuple(
+        Line(
+            product_id=pid,
+            sku=catalogue[pid].sku,
+            name=catalogue[pid].name,
+            quantity=qty,
+            unit_price=int(catalogue[pid].price),
+            currency=currency,
+        )
+        for pid, qty in wanted.items()
+    )
+    await conn.execute(
+        insert(reservation_lines),
+        [{"reservation_id": reservation_id, **asdict(line)} for line in lines],
+    )
+    return lines
 
 
 async def release_reservations(
