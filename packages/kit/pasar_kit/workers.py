@@ -11,9 +11,39 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Row, Select, Table, update
+
+from pasar_kit.db import Database, retrying, skip_locked
 
 log = logging.getLogger("pasar.workers")
+
+
+async def claim_with_lease(
+    db: Database, due: Select[Any], *, table: Table, lease: Mapping[str, Any]
+) -> Sequence[Row[Any]]:
+    """Claim the rows ``due`` selects (each with an ``id``) for this worker alone.
+
+    The rows are locked (``SKIP LOCKED``: other replicas take the next ones), marked with
+    ``lease`` (values that move them out of ``due`` until the lease ends, so a crashed
+    worker's claim simply lapses) and the claim is committed before any slow work. A
+    claim that deadlocks with a concurrent insert (MariaDB gap locks) rolled back whole
+    and is run again.
+    """
+
+    async def claim() -> Sequence[Row[Any]]:
+        async with db.write() as conn:
+            locked = due.with_for_update(**skip_locked(db.dialect))
+            rows: Sequence[Row[Any]] = (await conn.execute(locked)).all()
+            if rows:
+                await conn.execute(
+                    update(table).where(table.c.id.in_([row.id for row in rows])).values(**lease)
+                )
+            return rows
+
+    return await retrying(claim)
 
 
 class Periodic:

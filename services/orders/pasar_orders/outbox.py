@@ -18,14 +18,14 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, retrying, skip_locked
+from pasar_kit.db import Database, retrying
+from pasar_kit.workers import claim_with_lease
 from pasar_orders.remote import UsersApi
 from pasar_orders.tables import outbox
 
@@ -113,49 +113,39 @@ async def relay_outbox(
     """Deliver what is due; returns how many events were delivered."""
     earlier = outbox.alias("earlier")
 
-    async def claim() -> Sequence[Any]:
-        async with db.write() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        outbox.c.id,
-                        outbox.c.event_id,
-                        outbox.c.user_id,
-                        outbox.c.type,
-                        outbox.c.order_id,
-                        outbox.c.status,
-                        outbox.c.message,
-                        outbox.c.occurred_at,
-                        outbox.c.attempts,
-                    )
-                    .where(
-                        outbox.c.delivered_at.is_(None),
-                        outbox.c.next_attempt_at <= now,
-                        ~exists().where(
-                            and_(
-                                earlier.c.order_id == outbox.c.order_id,
-                                earlier.c.delivered_at.is_(None),
-                                earlier.c.id < outbox.c.id,
-                            )
-                        ),
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(batch_size)
-                    .with_for_update(**skip_locked(db.dialect))
+    due = (
+        select(
+            outbox.c.id,
+            outbox.c.event_id,
+            outbox.c.user_id,
+            outbox.c.type,
+            outbox.c.order_id,
+            outbox.c.status,
+            outbox.c.message,
+            outbox.c.occurred_at,
+            outbox.c.attempts,
+        )
+        .where(
+            outbox.c.delivered_at.is_(None),
+            outbox.c.next_attempt_at <= now,
+            # Per order, in order: an event waits for the undelivered ones before it.
+            ~exists().where(
+                and_(
+                    earlier.c.order_id == outbox.c.order_id,
+                    earlier.c.delivered_at.is_(None),
+                    earlier.c.id < outbox.c.id,
                 )
-            ).all()
-            if not rows:
-                return rows
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .values(next_attempt_at=now + LEASE, attempts=outbox.c.attempts + 1)
-            )
-            return rows
-
-    # A claim can deadlock with a concurrent outbox insert (MariaDB gap locks): the
-    # transaction rolled back whole, so it is simply run again.
-    rows = await retrying(claim)
+            ),
+        )
+        .order_by(outbox.c.id)
+        .limit(batch_size)
+    )
+    rows = await claim_with_lease(
+        db,
+        due,
+        table=outbox,
+        lease={"next_attempt_at": now + LEASE, "attempts": outbox.c.attempts + 1},
+    )
     if not rows:
         return 0
 

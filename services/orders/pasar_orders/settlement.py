@@ -11,14 +11,13 @@ a crashed worker's claim simply lapses.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 
-from pasar_kit.db import Database, retrying, skip_locked
+from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable
+from pasar_kit.workers import claim_with_lease
 from pasar_orders.payments import PaymentProvider
 from pasar_orders.remote import ProductsApi
 from pasar_orders.tables import orders
@@ -40,27 +39,13 @@ async def settle_cancelled_orders(
 ) -> int:
     """Release (and refund) what cancelled orders still hold; returns how many were settled."""
 
-    async def claim() -> Sequence[Any]:
-        async with db.write() as conn:
-            rows = (
-                await conn.execute(
-                    select(orders.c.id, orders.c.payment_reference)
-                    .where(orders.c.release_due_at <= now)
-                    .order_by(orders.c.release_due_at)
-                    .limit(batch_size)
-                    .with_for_update(**skip_locked(db.dialect))
-                )
-            ).all()
-            if not rows:
-                return rows
-            await conn.execute(
-                update(orders)
-                .where(orders.c.id.in_([row.id for row in rows]))
-                .values(release_due_at=now + LEASE)
-            )
-            return rows
-
-    rows = await retrying(claim)
+    due = (
+        select(orders.c.id, orders.c.payment_reference)
+        .where(orders.c.release_due_at <= now)
+        .order_by(orders.c.release_due_at)
+        .limit(batch_size)
+    )
+    rows = await claim_with_lease(db, due, table=orders, lease={"release_due_at": now + LEASE})
     if not rows:
         return 0
     done: list[str] = []
