@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, select, update
+from sqlalchemy import Select, and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
@@ -111,9 +111,40 @@ async def relay_outbox(
     backoff_max: float = 60.0,
 ) -> int:
     """Deliver what is due; returns how many events were delivered."""
-    earlier = outbox.alias("earlier")
+    rows = await claim_with_lease(
+        db,
+        _due(now, batch_size),
+        table=outbox,
+        lease={"next_attempt_at": now + LEASE, "attempts": outbox.c.attempts + 1},
+    )
+    if not rows:
+        return 0
+    results = await asyncio.gather(
+        *(users.notify(_event(row)) for row in rows), return_exceptions=True
+    )
+    delivered: list[int] = []
+    retries: dict[int, datetime] = {}
+    for row, result in zip(rows, results, strict=True):
+        if not isinstance(result, BaseException):
+            delivered.append(row.id)
+            continue
+        log.warning(
+            "notification %s not delivered (attempt %d): %s",
+            row.event_id,
+            row.attempts + 1,
+            result,
+            extra={"order_id": row.order_id},
+        )
+        retries[row.id] = now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
+    await retrying(lambda: _record(db, delivered=delivered, retries=retries, now=now))
+    return len(delivered)
 
-    due = (
+
+def _due(now: datetime, batch_size: int) -> Select[Any]:
+    """Events due for delivery, oldest first; per order, in order: an event waits for
+    the undelivered ones before it."""
+    earlier = outbox.alias("earlier")
+    return (
         select(
             outbox.c.id,
             outbox.c.event_id,
@@ -128,7 +159,6 @@ async def relay_outbox(
         .where(
             outbox.c.delivered_at.is_(None),
             outbox.c.next_attempt_at <= now,
-            # Per order, in order: an event waits for the undelivered ones before it.
             ~exists().where(
                 and_(
                     earlier.c.order_id == outbox.c.order_id,
@@ -140,50 +170,20 @@ async def relay_outbox(
         .order_by(outbox.c.id)
         .limit(batch_size)
     )
-    rows = await claim_with_lease(
-        db,
-        due,
-        table=outbox,
-        lease={"next_attempt_at": now + LEASE, "attempts": outbox.c.attempts + 1},
-    )
-    if not rows:
-        return 0
 
-    results = await asyncio.gather(
-        *(users.notify(_event(row)) for row in rows), return_exceptions=True
-    )
-    delivered = [row.id for row, result in zip(rows, results, strict=True) if result is None]
-    failed = [
-        (row, result)
-        for row, result in zip(rows, results, strict=True)
-        if isinstance(result, BaseException)
-    ]
-    for row, error in failed:
-        log.warning(
-            "notification %s not delivered (attempt %d): %s",
-            row.event_id,
-            row.attempts + 1,
-            error,
-            extra={"order_id": row.order_id},
-        )
-    retries = {
-        row.id: now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
-        for row, _ in failed
-    }
 
-    async def record() -> None:
-        async with db.write() as conn:
-            if delivered:
-                await conn.execute(
-                    update(outbox).where(outbox.c.id.in_(delivered)).values(delivered_at=now)
-                )
-            for event_id, retry_at in retries.items():
-                await conn.execute(
-                    update(outbox).where(outbox.c.id == event_id).values(next_attempt_at=retry_at)
-                )
-
-    await retrying(record)
-    return len(delivered)
+async def _record(
+    db: Database, *, delivered: list[int], retries: dict[int, datetime], now: datetime
+) -> None:
+    async with db.write() as conn:
+        if delivered:
+            await conn.execute(
+                update(outbox).where(outbox.c.id.in_(delivered)).values(delivered_at=now)
+            )
+        for event_id, retry_at in retries.items():
+            await conn.execute(
+                update(outbox).where(outbox.c.id == event_id).values(next_attempt_at=retry_at)
+            )
 
 
 async def purge_delivered(*, db: Database, older_than: datetime) -> int:
