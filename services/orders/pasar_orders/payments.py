@@ -252,41 +252,17 @@ async def pay_order(
     """
     if provider is None:
         raise PaymentsDisabled("Orders are not paid online in this shop.")
-    loop = asyncio.get_running_loop()
-    give_up_at = loop.time() + wait_seconds
-    claim = now + CHARGE_LEASE
-    while True:
-        row = await _payable(db=db, order_id=order_id, payer=payer)
-        if row.paid_at is not None and row.status in _PAID:
-            return await get_order(
-                db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False
-            )
-        if row.status != OrderStatus.PENDING_PAYMENT:
-            raise InvalidTransition(
-                f"An order in {row.status!r} cannot be paid.",
-                current_status=row.status,
-                requested_status=OrderStatus.PROCESSING.value,
-            )
-        if row.paid_at is not None:
-            break  # charged, not yet moved on: finish below, without charging again
-        if await _claim_charge(db=db, order_id=order_id, until=claim, now=now):
-            await _charge(
-                db=db,
-                provider=provider,
-                order_id=order_id,
-                amount=row.total,
-                currency=row.currency,
-                card=card,
-                claim=claim,
-                now=now,
-            )
-            break
-        if loop.time() >= give_up_at:
-            raise PaymentInProgress(
-                "Another payment of this order is still being processed; try again shortly.",
-                headers={"Retry-After": "1"},
-            )
-        await asyncio.sleep(_POLL_SECONDS)
+    paid = await _charge_once(
+        db=db,
+        provider=provider,
+        order_id=order_id,
+        payer=payer,
+        card=card,
+        now=now,
+        wait_seconds=wait_seconds,
+    )
+    if paid is not None:
+        return paid
     try:
         # Commits the reservation, then the conditional move to processing.
         return await change_status(
@@ -302,7 +278,57 @@ async def pay_order(
         # A concurrent payment of the same charge moved it on first: answer what it did.
         row = await _payable(db=db, order_id=order_id, payer=payer)
         if row.paid_at is not None and row.status in _PAID:
-            return await get_order(
-                db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False
-            )
+            return await _as_paid(db=db, order_id=order_id, payer=payer)
         raise
+
+
+async def _charge_once(
+    *,
+    db: Database,
+    provider: PaymentProvider,
+    order_id: str,
+    payer: Actor,
+    card: Card,
+    now: datetime,
+    wait_seconds: float,
+) -> dict[str, Any] | None:
+    """See that the order is charged exactly once: by this request if it claims the
+    charge, else by the one that did (waited for). Returns the order when it was already
+    paid and moved on, None when it is charged and still to be moved to processing."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + wait_seconds
+    claim = now + CHARGE_LEASE
+    while True:
+        row = await _payable(db=db, order_id=order_id, payer=payer)
+        if row.paid_at is not None and row.status in _PAID:
+            return await _as_paid(db=db, order_id=order_id, payer=payer)
+        if row.status != OrderStatus.PENDING_PAYMENT:
+            raise InvalidTransition(
+                f"An order in {row.status!r} cannot be paid.",
+                current_status=row.status,
+                requested_status=OrderStatus.PROCESSING.value,
+            )
+        if row.paid_at is not None:
+            return None  # charged, not yet moved on: finish without charging again
+        if await _claim_charge(db=db, order_id=order_id, until=claim, now=now):
+            await _charge(
+                db=db,
+                provider=provider,
+                order_id=order_id,
+                amount=row.total,
+                currency=row.currency,
+                card=card,
+                claim=claim,
+                now=now,
+            )
+            return None
+        if loop.time() >= give_up_at:
+            raise PaymentInProgress(
+                "Another payment of this order is still being processed; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+async def _as_paid(*, db: Database, order_id: str, payer: Actor) -> dict[str, Any]:
+    return await get_order(db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False)
