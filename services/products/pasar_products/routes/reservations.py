@@ -29,14 +29,7 @@ def public(reservation: Reservation) -> ReservationPublic:
         expires_at=reservation.expires_at,
         created_at=reservation.created_at,
         items=[
-            ReservationItemPublic(
-                product_id=line.product_id,
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                currency=line.currency,
-            )
+            ReservationItemPublic.model_validate(line, from_attributes=True)
             for line in reservation.lines
         ],
     )
