@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import astuple, dataclass, replace
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, RowMapping, func, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 
 from pasar_kit.db import Database
-from pasar_products.catalogue import PRODUCT_COLUMNS
+from pasar_products.catalogue import PRODUCT_COLUMNS, Product
 from pasar_products.tables import products
 
 Sort = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]
@@ -111,7 +110,7 @@ def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
 
 async def list_products(
     *, db: Database, query: ProductQuery, totals: TotalsCache | None = None
-) -> tuple[Sequence[RowMapping], int]:
+) -> tuple[list[Product], int]:
     """One page of active products and how many match in all."""
     conditions = _conditions(query)
     column = _SORT_COLUMNS[query.sort.lstrip("-")]
@@ -128,7 +127,7 @@ async def list_products(
         .offset(query.offset)
     )
     async with db.read() as conn:
-        rows = (await conn.execute(page)).mappings().all()
+        rows = [Product(**row) for row in (await conn.execute(page)).mappings()]
         if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
             total = query.offset + len(rows)  # this page holds the end of the result
         else:
@@ -156,7 +155,7 @@ async def list_categories(*, db: Database) -> list[tuple[str, int]]:
 
 async def list_low_stock(
     *, db: Database, threshold: int, limit: int, offset: int
-) -> tuple[Sequence[RowMapping], int]:
+) -> tuple[list[Product], int]:
     """Active products with at most ``threshold`` in stock, emptiest first, and their count.
 
     For the admin pages only, so there is no index for it: it scans the catalogue.
@@ -172,5 +171,9 @@ async def list_low_stock(
     count = select(func.count()).select_from(products).where(*conditions)
     async with db.read() as conn:
         total = int((await conn.execute(count)).scalar_one())
-        rows = (await conn.execute(page)).mappings().all() if total > offset else []
+        rows = (
+            [Product(**row) for row in (await conn.execute(page)).mappings()]
+            if total > offset
+            else []
+        )
     return rows, total

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
-from sqlalchemy import RowMapping
 
 from pasar_kit.auth import Admin
 from pasar_kit.pagination import Limit, Offset
@@ -35,21 +34,20 @@ IfMatch = Annotated[
 ]
 
 
-def public(product: Product | RowMapping, currency: str) -> ProductPublic:
-    row = product.__dict__ if isinstance(product, Product) else product
+def public(product: Product, currency: str) -> ProductPublic:
     return ProductPublic(
-        id=row["id"],
-        sku=row["sku"],
-        name=row["name"],
-        description=row["description"],
-        price=row["price"],
+        id=product.id,
+        sku=product.sku,
+        name=product.name,
+        description=product.description,
+        price=product.price,
         currency=currency,
-        stock=row["stock"],
-        category=row["category"],
-        image_url=row["image_url"],
-        active=row["active"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+        stock=product.stock,
+        category=product.category,
+        image_url=product.image_url,
+        active=product.active,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
     )
 
 
