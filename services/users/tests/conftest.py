@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -15,15 +16,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from users_support import ORDERS_SECRET, PASSWORD
+
 from pasar_kit.db import Database
 from pasar_kit.migrations import upgrade
 from pasar_kit.testing import clear_tables, fresh_database, lifespan_of
 from pasar_users.app import MIGRATIONS, create_app
 from pasar_users.settings import Settings
 from pasar_users.tables import metadata
-
-ORDERS_SECRET = "orders-secret-for-tests-only"
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from users_support import PASSWORD
 
 from pasar_users.accounts import ensure_admin
-
-PASSWORD = "correct horse battery"
 
 
 async def test_list_users_with_search_and_pagination(

@@ -14,10 +14,9 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
+from users_support import PASSWORD
 
 from pasar_kit.auth import SigningKey, access_claims
-
-PASSWORD = "correct horse battery"
 
 
 @dataclass(frozen=True)

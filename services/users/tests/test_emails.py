@@ -13,6 +13,7 @@ import httpx
 import pytest
 from alembic import command
 from sqlalchemy import insert, select
+from users_support import PASSWORD
 
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import alembic_config, upgrade
@@ -21,7 +22,6 @@ from pasar_users.accounts import normalize_email
 from pasar_users.app import MIGRATIONS
 from pasar_users.tables import users
 
-PASSWORD = "correct horse battery"
 NFC = "jos\u00e9@example.com"
 NFD = unicodedata.normalize("NFD", NFC)
 

@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from users_support import PASSWORD
 
 from pasar_users.passwords import HashingGate, Work
 from pasar_users.problems import HashingBusy
-
-PASSWORD = "correct horse battery"
 
 
 def registration(email: str) -> dict[str, str]:

@@ -12,10 +12,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from users_support import ORDERS_SECRET
 
 from pasar_users.tables import attempts
-
-ORDERS_SECRET = "orders-secret-for-tests-only"
 
 
 def assert_invalid_request(response: httpx.Response) -> None:

@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from users_support import ORDERS_SECRET, PASSWORD
 
-PASSWORD = "correct horse battery"
-ORDERS_SECRET = "orders-secret-for-tests-only"
 SERVICE = {
     "grant_type": "client_credentials",
     "client_id": "orders",

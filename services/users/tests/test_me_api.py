@@ -6,8 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-PASSWORD = "correct horse battery"
+from users_support import PASSWORD
 
 
 async def test_profile(users_client: httpx.AsyncClient, users_api: Any) -> None:

@@ -8,13 +8,12 @@ from typing import Any
 import httpx
 import jwt
 from fastapi import FastAPI
+from users_support import ORDERS_SECRET
 
 from pasar_kit.auth import RemoteJWKS, TokenVerifier
 from pasar_kit.http import ClientCredentials, ServiceClient
 from pasar_kit.testing import serve
 from pasar_users.keys import rotate_signing_key
-
-ORDERS_SECRET = "orders-secret-for-tests-only"
 
 
 async def test_kit_clients_against_the_served_app(users_app: FastAPI, users_api: Any) -> None:

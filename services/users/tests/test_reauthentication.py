@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-
-PASSWORD = "correct horse battery"
+from users_support import PASSWORD
 
 
 async def change_password(

@@ -13,11 +13,10 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from users_support import PASSWORD
 
 from pasar_kit.db import utcnow
 from pasar_users.tables import users
-
-PASSWORD = "correct horse battery"
 
 
 def claims(token: str) -> dict[str, Any]:

@@ -10,11 +10,9 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
+from users_support import ORDERS_SECRET, PASSWORD
 
 from pasar_users.tables import refresh_families, users
-
-PASSWORD = "correct horse battery"
-ORDERS_SECRET = "orders-secret-for-tests-only"
 
 
 def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
