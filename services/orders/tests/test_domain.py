@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from orders_support import ADDRESS
 from pydantic import ValidationError
 
 from pasar_kit.problems import DependencyUnavailable
@@ -34,14 +35,6 @@ ALLOWED = {
     (S.PROCESSING, S.SHIPPED),
     (S.PROCESSING, S.CANCELLED),
     (S.SHIPPED, S.COMPLETED),
-}
-ADDRESS = {
-    "recipient": "Budi",
-    "line1": "Jl. Asia Afrika 8",
-    "city": "Bandung",
-    "postal_code": "40111",
-    "country": "ID",
-    "phone": "0812000000",
 }
 
 
