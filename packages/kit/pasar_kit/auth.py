@@ -180,9 +180,15 @@ class RemoteJWKS:
         if kid in self._keys and not stale:
             return self._keys[kid]
         # After a failed fetch, try again sooner: the users service may just be starting.
-        interval = (
-            self.min_refetch_seconds if self._reachable else min(1.0, self.min_refetch_seconds)
-        )
+        # Holding no key at all, every token is worth a try (the lock and the 50 ms
+        # de-duplication in _refresh keep that to one fetch at a time): a replica whose
+        # start-up fetch failed must not answer 503 for a whole interval once users is up.
+        if not self._keys:
+            interval = 0.0
+        elif self._reachable:
+            interval = self.min_refetch_seconds
+        else:
+            interval = min(1.0, self.min_refetch_seconds)
         if stale or now - self._fetched_at > interval:
             await self._refresh()
         if kid not in self._keys and not self._reachable:

@@ -157,6 +157,34 @@ async def test_unreachable_jwks_is_503_not_401(key: SigningKey) -> None:
         await verifier.verify(user_token(key))
 
 
+async def test_a_failed_first_fetch_is_retried_with_the_next_token(key: SigningKey) -> None:
+    """A replica that started while users was slow must verify as soon as users answers,
+    not 503 for the rest of a refetch interval."""
+    from fastapi import FastAPI
+
+    from pasar_kit.auth import RemoteJWKS
+    from pasar_kit.problems import DependencyUnavailable
+    from pasar_kit.testing import serve
+
+    users = FastAPI()
+    up = False
+
+    @users.get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, object]:
+        if not up:
+            raise RuntimeError("not yet")  # a 500: the fetch fails
+        return jwks_document([key])
+
+    async with serve(users) as url:
+        source = RemoteJWKS(f"{url}/.well-known/jwks.json", min_refetch_seconds=60)
+        with pytest.raises(DependencyUnavailable):
+            await source.get("")  # the start-up fetch fails
+        up = True
+        await asyncio.sleep(0.06)  # past the de-duplication of concurrent refreshes
+        verifier = TokenVerifier(source, issuer=ISS, audience=AUD)
+        assert (await verifier.verify(user_token(key))).subject == "u-1"
+
+
 # --- Revocations: a demoted or deactivated user's old tokens stop working within seconds --
 
 
