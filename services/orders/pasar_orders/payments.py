@@ -33,6 +33,7 @@ from pasar_orders.problems import (
 )
 from pasar_orders.queries import get_order
 from pasar_orders.remote import ProductsApi
+from pasar_orders.schemas import OrderPublic
 from pasar_orders.status import INTERNAL_STATUSES, OrderStatus
 from pasar_orders.tables import orders
 from pasar_orders.tracking import Actor, change_status
@@ -242,7 +243,7 @@ async def pay_order(
     card: Card,
     now: datetime,
     wait_seconds: float = WAIT_FOR_CHARGE_SECONDS,
-) -> dict[str, Any]:
+) -> OrderPublic:
     """Pay the order, or answer the payment already made: one charge whatever the races.
 
     Of concurrent payments of one order, the one that claims the charge calls the
@@ -291,7 +292,7 @@ async def _charge_once(
     card: Card,
     now: datetime,
     wait_seconds: float,
-) -> dict[str, Any] | None:
+) -> OrderPublic | None:
     """See that the order is charged exactly once: by this request if it claims the
     charge, else by the one that did (waited for). Returns the order when it was already
     paid and moved on, None when it is charged and still to be moved to processing."""
@@ -330,5 +331,5 @@ async def _charge_once(
         await asyncio.sleep(_POLL_SECONDS)
 
 
-async def _as_paid(*, db: Database, order_id: str, payer: Actor) -> dict[str, Any]:
+async def _as_paid(*, db: Database, order_id: str, payer: Actor) -> OrderPublic:
     return await get_order(db=db, order_id=order_id, viewer_id=payer.id, viewer_is_admin=False)

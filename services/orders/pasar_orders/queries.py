@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database
 from pasar_orders.problems import OrderNotFound
+from pasar_orders.schemas import OrderLinePublic, OrderPublic, ShippingAddress, StatusEntryPublic
 from pasar_orders.status import INTERNAL_STATUSES
 from pasar_orders.tables import order_lines, orders, status_history
 
@@ -66,7 +67,7 @@ def visible_created_between(
 
 async def get_order(
     *, db: Database, order_id: str, viewer_id: str, viewer_is_admin: bool
-) -> dict[str, Any]:
+) -> OrderPublic:
     """One order as its owner or an admin sees it; anyone else gets 404."""
     async with db.read() as conn:
         return await load_order(
@@ -76,7 +77,7 @@ async def get_order(
 
 async def load_order(
     conn: AsyncConnection, *, order_id: str, viewer_id: str, viewer_is_admin: bool
-) -> dict[str, Any]:
+) -> OrderPublic:
     query = select(*_ORDER_COLUMNS).where(orders.c.id == order_id, _visible)
     if not viewer_is_admin:
         query = query.where(orders.c.user_id == viewer_id)
@@ -97,7 +98,7 @@ async def list_orders(
     offset: int,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[OrderPublic], int]:
     """Newest first. A customer sees only their own orders, whatever ``user_id`` says."""
     conditions = visible_created_between(created_from, created_to)
     if not viewer_is_admin:
@@ -123,46 +124,46 @@ async def list_orders(
     return items, int(total)
 
 
-async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[OrderPublic]:
     ids = [row.id for row in rows]
-    lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    lines: dict[str, list[OrderLinePublic]] = defaultdict(list)
     for line in await conn.execute(
         select(*_LINE_COLUMNS)
         .where(order_lines.c.order_id.in_(ids))
         .order_by(order_lines.c.order_id, order_lines.c.line_no)
     ):
         lines[line.order_id].append(
-            {
-                "product_id": line.product_id,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "line_total": line.line_total,
-            }
+            OrderLinePublic(
+                product_id=line.product_id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
         )
-    history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    history: dict[str, list[StatusEntryPublic]] = defaultdict(list)
     for entry in await conn.execute(
         select(*_HISTORY_COLUMNS)
         .where(status_history.c.order_id.in_(ids))
         .order_by(status_history.c.order_id, status_history.c.id)
     ):
         history[entry.order_id].append(
-            {"status": entry.status, "at": entry.at, "by": entry.by, "note": entry.note}
+            StatusEntryPublic(status=entry.status, at=entry.at, by=entry.by, note=entry.note)
         )
     return [
-        {
-            "id": row.id,
-            "user_id": row.user_id,
-            "status": row.status,
-            "items": lines[row.id],
-            "total": row.total,
-            "currency": row.currency,
-            "shipping_address": row.shipping_address,
-            "note": row.note,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "status_history": history[row.id],
-        }
+        OrderPublic(
+            id=row.id,
+            user_id=row.user_id,
+            status=row.status,
+            items=lines[row.id],
+            total=row.total,
+            currency=row.currency,
+            shipping_address=ShippingAddress.model_validate(row.shipping_address),
+            note=row.note,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            status_history=history[row.id],
+        )
         for row in rows
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
@@ -98,7 +98,7 @@ async def index(
     status: OrderStatus | None = None,
     created_from: CreatedFrom = None,
     created_to: CreatedTo = None,
-) -> dict[str, Any]:
+) -> OrderList:
     """Your orders, newest first; an admin sees everyone's and may filter."""
     items, total = await list_orders(
         db=runtime.db,
@@ -111,7 +111,7 @@ async def index(
         created_from=created_from,
         created_to=created_to,
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return OrderList(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get(
@@ -120,7 +120,7 @@ async def index(
     operation_id="get_order",
     responses=problems(401, 403, 404),
 )
-async def show(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> dict[str, Any]:
+async def show(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> OrderPublic:
     """One order with its status history (its owner or an admin only)."""
     return await get_order(
         db=runtime.db, order_id=order_id, viewer_id=user.subject, viewer_is_admin=user.is_admin
@@ -133,7 +133,7 @@ async def show(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> dic
     operation_id="cancel_order",
     responses=problems(401, 403, 404, 409),
 )
-async def cancel(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> dict[str, Any]:
+async def cancel(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> OrderPublic:
     """Cancel from pending_payment or processing; the stock goes back."""
     order = await cancel_order(
         db=runtime.db,
@@ -155,7 +155,7 @@ async def cancel(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> d
 )
 async def set_status(
     admin: Admin, order_id: OrderId, body: StatusChange, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> OrderPublic:
     """Move an order along: processing -> shipped -> completed, or cancel it."""
     order = await change_status(
         db=runtime.db,
@@ -180,7 +180,7 @@ async def set_status(
 )
 async def pay(
     user: CurrentUser, order_id: OrderId, body: PaymentIn, runtime: RuntimeDep
-) -> dict[str, Any]:
+) -> OrderPublic:
     """Pay a pending order by card (test provider: 4242424242424242 approves)."""
     order = await pay_order(
         db=runtime.db,

@@ -25,6 +25,7 @@ from pasar_orders import outbox
 from pasar_orders.problems import InvalidTransition, OrderNotFound, PaymentWindowClosed
 from pasar_orders.queries import get_order
 from pasar_orders.remote import ProductsApi, ReservationGone
+from pasar_orders.schemas import OrderPublic
 from pasar_orders.status import INTERNAL_STATUSES, OrderStatus, check_transition
 from pasar_orders.tables import orders, status_history
 
@@ -101,7 +102,7 @@ async def change_status(
     actor: Actor,
     note: str | None,
     now: datetime,
-) -> dict[str, Any]:
+) -> OrderPublic:
     """Change an order's status as ``actor``; returns the order as now stored.
 
     Customers may only touch their own orders (anyone else's is 404).
@@ -151,7 +152,7 @@ async def change_status(
 
 async def cancel_order(
     *, db: Database, products: ProductsApi, order_id: str, actor: Actor, now: datetime
-) -> dict[str, Any]:
+) -> OrderPublic:
     return await change_status(
         db=db,
         products=products,

@@ -14,6 +14,7 @@ from pasar_kit.db import utcnow
 from pasar_orders.payments import Card, TestCardProvider, pay_order
 from pasar_orders.problems import PaymentInProgress
 from pasar_orders.recovery import expire_unpaid_orders
+from pasar_orders.schemas import OrderPublic
 from pasar_orders.tracking import Actor
 
 APPROVE = {"card_number": "4242424242424242", "expiry": "12/30", "cvc": "123"}
@@ -276,7 +277,7 @@ async def test_a_payment_waits_only_so_long_for_another_in_flight(paying_shop: S
     card = Card(number=APPROVE["card_number"], expiry="12/30", cvc="123")
     payer = Actor(id=buyer.id)
 
-    async def pay(wait: float) -> dict[str, Any]:
+    async def pay(wait: float) -> OrderPublic:
         return await pay_order(
             db=shop.db,
             products=shop.runtime.products,
@@ -293,7 +294,7 @@ async def test_a_payment_waits_only_so_long_for_another_in_flight(paying_shop: S
     with pytest.raises(PaymentInProgress) as caught:
         await pay(0.1)
     assert caught.value.status == 409 and caught.value.headers["Retry-After"] == "1"
-    assert (await first)["status"] == "processing"
+    assert (await first).status == "processing"
     assert slow.charges == 1
 
 
