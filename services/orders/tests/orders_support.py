@@ -275,9 +275,11 @@ def orders_settings(
         "client_id": "orders",
         "client_secret": ORDERS_SECRET,
         "workers_enabled": False,
-        # Short timeouts: a dead dependency must turn into a 503 quickly.
+        # A refused connection is a 503 at once. A request's own timeout is generous, so
+        # a slow moment of a loaded machine is not taken for a dead service; the tests of
+        # hanging services set a short one (HANGING_TIMEOUTS).
         "http_connect_timeout": 0.5,
-        "http_timeout": 1.0,
+        "http_timeout": 5.0,
         "http_retries": 1,
         "circuit_failure_threshold": 50,
         "circuit_reset_seconds": 0.5,
@@ -289,6 +291,8 @@ def orders_settings(
 
 
 ShopFactory = Callable[..., AbstractAsyncContextManager[Shop]]
+# For a dependency that hangs: give up after a second.
+HANGING_TIMEOUTS: dict[str, Any] = {"http_timeout": 1.0}
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0) -> None:

@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orders_support import (
     ADDRESS,
+    HANGING_TIMEOUTS,
     Databases,
     FaultyProxy,
     Served,
@@ -76,7 +77,9 @@ async def hanging_shop(
 ) -> AsyncIterator[tuple[Shop, asyncio.Event]]:
     gate = asyncio.Event()
     try:
-        async with orders_shop_factory(products_factory=lambda: hanging_app(gate)) as shop:
+        async with orders_shop_factory(
+            products_factory=lambda: hanging_app(gate), **HANGING_TIMEOUTS
+        ) as shop:
             yield shop, gate
             gate.set()
     finally:
@@ -109,7 +112,7 @@ async def proxied_shop(
     real: dict[str, Served] = {}
     proxy = FaultyProxy(lambda: real["products"].url)
     try:
-        async with orders_shop_factory(products_factory=proxy.app) as shop:
+        async with orders_shop_factory(products_factory=proxy.app, **HANGING_TIMEOUTS) as shop:
             real["products"] = Served(
                 lambda: create_app(
                     Settings(
