@@ -335,7 +335,8 @@ async def web_shop_factory(web_databases: Databases) -> AsyncIterator[ShopFactor
                     client_secret=ORDERS_SECRET,
                     workers_enabled=False,
                     http_connect_timeout=0.5,
-                    http_timeout=2.0,
+                    # Generous: a loaded machine's slow moment is not a dead service.
+                    http_timeout=5.0,
                     http_retries=1,
                     **(orders_overrides or {}),
                 )
@@ -353,7 +354,7 @@ async def web_shop_factory(web_databases: Databases) -> AsyncIterator[ShopFactor
                     orders_url=orders.url,
                     session_secret=SESSION_SECRET,
                     http_connect_timeout=0.5,
-                    http_timeout=2.0,
+                    http_timeout=5.0,
                     http_retries=1,
                     circuit_failure_threshold=3,
                     circuit_reset_seconds=0.5,
