@@ -37,7 +37,15 @@ from pasar_orders.problems import (
     UserInactive,
 )
 from pasar_orders.remote import ProductsApi, Reservation, ReservationGone, UsersApi
-from pasar_orders.schemas import MAX_ORDER_TOTAL, OrderCreate, OrderLineIn, OrderPublic
+from pasar_orders.schemas import (
+    MAX_ORDER_TOTAL,
+    OrderCreate,
+    OrderLineIn,
+    OrderLinePublic,
+    OrderPublic,
+    ShippingAddress,
+    StatusEntryPublic,
+)
 from pasar_orders.status import PLACING, OrderStatus, initial_status
 from pasar_orders.tables import order_lines, orders
 from pasar_orders.tracking import record_change
@@ -66,7 +74,11 @@ class Placed:
     replayed: bool = False
 
 
-def merge_lines(items: list[OrderLineIn]) -> list[dict[str, Any]]:
+# What an order asks for: each product once, with its quantity, in first-seen order.
+Wanted = dict[str, int]
+
+
+def merge_lines(items: list[OrderLineIn]) -> Wanted:
     """One line per product, first-seen order kept, quantities added up."""
     merged: dict[str, int] = {}
     for item in items:
@@ -78,10 +90,10 @@ def merge_lines(items: list[OrderLineIn]) -> list[dict[str, Any]]:
                 product_id=product_id,
                 requested=quantity,
             )
-    return [{"product_id": pid, "quantity": qty} for pid, qty in merged.items()]
+    return merged
 
 
-def price_lines(reservation: Reservation, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def price_lines(reservation: Reservation, wanted: Wanted) -> list[OrderLinePublic]:
     """The price snapshot, from the Product-Service's answer and never the client's.
 
     The answer must cover exactly the lines asked for; anything else is garbage.
@@ -89,24 +101,24 @@ def price_lines(reservation: Reservation, wanted: list[dict[str, Any]]) -> list[
     by_product = {line.product_id: line for line in reservation.items}
     if len(by_product) != len(wanted) or len({line.currency for line in reservation.items}) != 1:
         raise DependencyUnavailable("The products service answered an unexpected reservation.")
-    priced: list[dict[str, Any]] = []
-    for item in wanted:
-        line = by_product.get(item["product_id"])
-        if line is None or line.quantity != item["quantity"] or line.unit_price < 0:
+    priced: list[OrderLinePublic] = []
+    for product_id, quantity in wanted.items():
+        line = by_product.get(product_id)
+        if line is None or line.quantity != quantity or line.unit_price < 0:
             raise DependencyUnavailable("The products service answered an unexpected reservation.")
         priced.append(
-            {
-                "product_id": line.product_id,
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "line_total": line.unit_price * line.quantity,
-            }
+            OrderLinePublic(
+                product_id=line.product_id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.unit_price * line.quantity,
+            )
         )
     # The Product-Service refuses such a reservation already; checked again because a
     # total past BIGINT would fail the final insert after the stock was taken.
-    if sum(line["line_total"] for line in priced) > MAX_ORDER_TOTAL:
+    if sum(line.line_total for line in priced) > MAX_ORDER_TOTAL:
         raise OrderTotalTooLarge(
             f"An order may be worth at most {MAX_ORDER_TOTAL}.", limit=MAX_ORDER_TOTAL
         )
@@ -167,7 +179,7 @@ class _Draft:
 
     order_id: str
     user_id: str
-    address: dict[str, Any]
+    address: ShippingAddress
     note: str | None
     now: datetime
 
@@ -180,7 +192,7 @@ async def _saga(
     policy: PlacementPolicy,
     user_id: str,
     request: OrderCreate,
-    wanted: list[dict[str, Any]],
+    wanted: Wanted,
     idempotency_key: str | None,
     now: datetime,
 ) -> dict[str, Any]:
@@ -190,7 +202,7 @@ async def _saga(
     draft = _Draft(
         order_id=str(uuid.uuid4()),
         user_id=user_id,
-        address=request.shipping_address.model_dump(),
+        address=request.shipping_address,
         note=request.note,
         now=now,
     )
@@ -222,7 +234,7 @@ async def _start(*, db: Database, policy: PlacementPolicy, draft: _Draft) -> Non
         "status": PLACING,
         "total": 0,
         "currency": "",
-        "shipping_address": draft.address,
+        "shipping_address": draft.address.model_dump(),
         "note": draft.note,
         "created_at": draft.now,
         "updated_at": draft.now,
@@ -245,8 +257,8 @@ async def _hold(
     products: ProductsApi,
     policy: PlacementPolicy,
     order_id: str,
-    wanted: list[dict[str, Any]],
-) -> tuple[Reservation, list[dict[str, Any]]]:
+    wanted: Wanted,
+) -> tuple[Reservation, list[OrderLinePublic]]:
     """Reserve the stock and price the lines (committing the reservation when no payment
     will follow); on any failure nothing stays held and the ``placing`` row goes."""
     try:
@@ -278,14 +290,14 @@ async def _finish(
     db: Database,
     draft: _Draft,
     status: OrderStatus,
-    lines: list[dict[str, Any]],
+    lines: list[OrderLinePublic],
     currency: str,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
     """One transaction: the order's final state, lines, first history entry and
     notification, and the stored idempotent answer; returns the answer's body."""
     order_id, user_id, now = draft.order_id, draft.user_id, draft.now
-    total = sum(line["line_total"] for line in lines)
+    total = sum(line.line_total for line in lines)
     async with db.write() as conn:
         result = await conn.execute(
             update(orders)
@@ -297,7 +309,10 @@ async def _finish(
             raise DependencyUnavailable("Placing the order took too long; please try again.")
         await conn.execute(
             insert(order_lines),
-            [{"order_id": order_id, "line_no": no, **line} for no, line in enumerate(lines, 1)],
+            [
+                {"order_id": order_id, "line_no": no, **line.model_dump()}
+                for no, line in enumerate(lines, 1)
+            ],
         )
         await record_change(
             conn,
@@ -309,20 +324,20 @@ async def _finish(
             at=now,
             created=True,
         )
-        body = OrderPublic.model_validate(
-            {
-                "id": order_id,
-                "user_id": user_id,
-                "status": status,
-                "items": lines,
-                "total": total,
-                "currency": currency,
-                "shipping_address": draft.address,
-                "note": draft.note,
-                "created_at": now,
-                "updated_at": now,
-                "status_history": [{"status": status, "at": now, "by": user_id, "note": None}],
-            }
+        # The answer, stored for idempotent replays: the same OrderPublic that reading
+        # the order back gives (queries._hydrate), as JSON.
+        body = OrderPublic(
+            id=order_id,
+            user_id=user_id,
+            status=status,
+            items=lines,
+            total=total,
+            currency=currency,
+            shipping_address=draft.address,
+            note=draft.note,
+            created_at=now,
+            updated_at=now,
+            status_history=[StatusEntryPublic(status=status, at=now, by=user_id, note=None)],
         ).model_dump(mode="json")
         if idempotency_key is not None:
             await idempotency.complete(

@@ -86,9 +86,11 @@ class ProductsApi:
     client: ServiceClient
 
     async def reserve(
-        self, *, reservation_id: str, items: list[dict[str, Any]], ttl_seconds: int | None
+        self, *, reservation_id: str, items: dict[str, int], ttl_seconds: int | None
     ) -> Reservation:
-        body: dict[str, Any] = {"reservation_id": reservation_id, "items": items}
+        """Hold ``items`` (product id -> quantity) under ``reservation_id``."""
+        lines = [{"product_id": pid, "quantity": qty} for pid, qty in items.items()]
+        body: dict[str, Any] = {"reservation_id": reservation_id, "items": lines}
         if ttl_seconds is not None:
             body["ttl_seconds"] = ttl_seconds
         # Safe to repeat: the reservation is keyed by its id.

@@ -224,7 +224,7 @@ async def test_crash_between_reservation_and_order_write_is_recovered(orders_sho
         )
     await shop.runtime.products.reserve(
         reservation_id=order_id,
-        items=[{"product_id": shirt["id"], "quantity": 3}],
+        items={shirt["id"]: 3},
         ttl_seconds=None,
     )
     assert await shop.stock(shirt["id"]) == 2
