@@ -87,3 +87,27 @@ class Periodic:
                 continue  # a full batch: there may be more waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+
+
+class Jobs:
+    """A service's background jobs: declared by name, started and stopped together."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Periodic] = {}
+
+    def add(self, name: str, job: Callable[[], Awaitable[int]], interval: float) -> None:
+        self._jobs[name] = Periodic(name, job, interval)
+
+    def start(self) -> None:
+        for job in self._jobs.values():
+            job.start()
+
+    async def stop(self) -> None:
+        for job in self._jobs.values():
+            await job.stop()
+
+    def nudge(self, name: str) -> None:
+        """Run a job now (new work was just committed) rather than at its next tick."""
+        job = self._jobs.get(name)
+        if job is not None:
+            job.nudge()

@@ -12,7 +12,7 @@ from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Database, utcnow
 from pasar_kit.http import CircuitBreaker, ClientCredentials, ServiceClient
 from pasar_kit.problems import DependencyUnavailable
-from pasar_kit.workers import Periodic
+from pasar_kit.workers import Jobs
 from pasar_orders.outbox import relay_outbox
 from pasar_orders.payments import PaymentProvider, provider_named
 from pasar_orders.placement import PlacementPolicy
@@ -46,13 +46,11 @@ class Runtime:
     payments: PaymentProvider | None
     policy: PlacementPolicy
     revocations: PolledRevocations | None = None
-    jobs: dict[str, Periodic] = field(default_factory=dict)
+    jobs: Jobs = field(default_factory=Jobs)
 
     def nudge(self, name: str) -> None:
         """Run a job now (new work was just committed) rather than at its next tick."""
-        job = self.jobs.get(name)
-        if job is not None:
-            job.nudge()
+        self.jobs.nudge(name)
 
     async def start(self) -> None:
         """Fetch the signing keys, poll the revocations and, if enabled, start the jobs."""
@@ -70,20 +68,16 @@ class Runtime:
 
     def _start_jobs(self) -> None:
         s = self.settings
-        self.jobs = {
-            OUTBOX: Periodic(OUTBOX, self._relay, s.outbox_interval_seconds),
-            SETTLEMENT: Periodic(SETTLEMENT, self._settle, s.recovery_interval_seconds),
-            RECOVERY: Periodic(RECOVERY, self._recover, s.recovery_interval_seconds),
-            PURGE: Periodic(PURGE, self._purge, 3600),
-        }
+        self.jobs.add(OUTBOX, self._relay, s.outbox_interval_seconds)
+        self.jobs.add(SETTLEMENT, self._settle, s.recovery_interval_seconds)
+        self.jobs.add(RECOVERY, self._recover, s.recovery_interval_seconds)
+        self.jobs.add(PURGE, self._purge, 3600)
         if s.payments_enabled:
-            self.jobs[EXPIRY] = Periodic(EXPIRY, self._expire, s.recovery_interval_seconds)
-        for job in self.jobs.values():
-            job.start()
+            self.jobs.add(EXPIRY, self._expire, s.recovery_interval_seconds)
+        self.jobs.start()
 
     async def close(self) -> None:
-        for job in self.jobs.values():
-            await job.stop()
+        await self.jobs.stop()
         if self.revocations is not None:
             await self.revocations.stop()
         await self.users.client.close()

@@ -132,16 +132,7 @@ async def _hydrate(conn: AsyncConnection, rows: Sequence[Any]) -> list[OrderPubl
         .where(order_lines.c.order_id.in_(ids))
         .order_by(order_lines.c.order_id, order_lines.c.line_no)
     ):
-        lines[line.order_id].append(
-            OrderLinePublic(
-                product_id=line.product_id,
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                line_total=line.line_total,
-            )
-        )
+        lines[line.order_id].append(OrderLinePublic.model_validate(line, from_attributes=True))
     history: dict[str, list[StatusEntryPublic]] = defaultdict(list)
     for entry in await conn.execute(
         select(*_HISTORY_COLUMNS)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Database, utcnow
-from pasar_kit.workers import Periodic
+from pasar_kit.workers import Jobs
 from pasar_products.listing import TotalsCache
 from pasar_products.reservations import expire_reservations
 from pasar_products.settings import Settings
@@ -50,22 +50,18 @@ class Runtime:
     # The service's clock: tests move time without sleeping.
     clock: Callable[[], datetime] = utcnow
     revocations: PolledRevocations | None = None
-    jobs: dict[str, Periodic] = field(default_factory=dict)
+    jobs: Jobs = field(default_factory=Jobs)
 
     async def start(self) -> None:
         """Poll the revocations and, if enabled, start the background jobs."""
         if self.revocations is not None:
             await self.revocations.start()
         if self.settings.workers_enabled:
-            self.jobs[EXPIRY] = Periodic(
-                EXPIRY, self._expire, self.settings.expiry_interval_seconds
-            )
-        for job in self.jobs.values():
-            job.start()
+            self.jobs.add(EXPIRY, self._expire, self.settings.expiry_interval_seconds)
+        self.jobs.start()
 
     async def close(self) -> None:
-        for job in self.jobs.values():
-            await job.stop()
+        await self.jobs.stop()
         if self.revocations is not None:
             await self.revocations.stop()
         await self.db.dispose()

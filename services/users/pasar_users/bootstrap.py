@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
-from pasar_kit.workers import Periodic
+from pasar_kit.workers import Jobs
 from pasar_users import keys, tokens
 from pasar_users.clients import ServiceClients
 from pasar_users.grants import Authority
@@ -36,7 +36,7 @@ class Runtime:
     authority: Authority
     # Our own tokens are verified against the keys in memory: no HTTP to ourselves.
     verifier: TokenVerifier
-    jobs: dict[str, Periodic] = field(default_factory=dict)
+    jobs: Jobs = field(default_factory=Jobs)
 
     async def start(self) -> None:
         """Load the signing keys (best effort: readiness retries), warm the hasher and,
@@ -47,18 +47,12 @@ class Runtime:
             log.exception("could not load the signing keys; /readyz retries")
         await self.passwords.prepare()
         if self.settings.workers_enabled:
-            self.jobs = {
-                RELOAD_KEYS: Periodic(
-                    RELOAD_KEYS, self.load_keys, self.settings.key_reload_seconds
-                ),
-                PURGE: Periodic(PURGE, self._purge, self.settings.purge_interval_seconds),
-            }
-        for job in self.jobs.values():
-            job.start()
+            self.jobs.add(RELOAD_KEYS, self.load_keys, self.settings.key_reload_seconds)
+            self.jobs.add(PURGE, self._purge, self.settings.purge_interval_seconds)
+        self.jobs.start()
 
     async def close(self) -> None:
-        for job in self.jobs.values():
-            await job.stop()
+        await self.jobs.stop()
         self.passwords.close()
         await self.db.dispose()
 
