@@ -26,6 +26,11 @@ from pasar_kit.problems import DependencyUnavailable
 
 log = logging.getLogger("pasar.http")
 
+# How long an idle connection to another service is kept for reuse. Shorter than the
+# servers keep theirs (``server.KEEPALIVE_SECONDS``): the side that closes an idle
+# connection must be the client, or a request sent just as the server closes it fails.
+KEEPALIVE_SECONDS = 30
+
 _IDEMPOTENT = {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
 
 
@@ -114,7 +119,7 @@ class ServiceClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=30)
+            connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=KEEPALIVE_SECONDS)
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
         return self._session
 

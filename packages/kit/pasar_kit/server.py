@@ -27,6 +27,12 @@ from pasar_kit.problems import PROBLEM_JSON, HeaderFieldsTooLarge
 
 log = logging.getLogger("pasar.server")
 
+# How long an idle client connection is kept open: longer than any client of ours keeps
+# one (the kit's HTTP client 30 s, httpx 5 s) and than a typical balancer's idle timeout
+# (60 s), so the client always closes first. uvicorn's own 5 s raced clients that reuse a
+# connection just as it closes it: the request failed with a dropped connection.
+KEEPALIVE_SECONDS = 75
+
 # The defaults of ``ProcessSettings.max_header_bytes`` / ``max_header_count``.
 MAX_HEADER_BYTES = 32_768
 MAX_HEADER_COUNT = 100
@@ -156,4 +162,5 @@ def server_options(
         # Never None: uvicorn would then read FORWARDED_ALLOW_IPS or trust 127.0.0.1.
         "forwarded_allow_ips": trusted,
         "server_header": False,
+        "timeout_keep_alive": KEEPALIVE_SECONDS,
     }

@@ -122,3 +122,14 @@ async def test_forwarded_for_is_believed_from_a_named_proxy() -> None:
     ):
         forwarded = await client.get(f"{url}/who", headers={"X-Forwarded-For": "198.51.100.7"})
     assert forwarded.json() == {"client": "198.51.100.7"}
+
+
+def test_servers_keep_idle_connections_longer_than_our_clients() -> None:
+    """The client must be the side that closes an idle connection: a server closing first
+    races a request sent on it (a dropped connection, seen as a flaky failure)."""
+    from pasar_kit import http, server
+
+    keep = server.server_options()["timeout_keep_alive"]
+    assert keep == server.KEEPALIVE_SECONDS
+    assert keep > http.KEEPALIVE_SECONDS
+    assert keep > httpx.Limits().keepalive_expiry  # type: ignore[operator]
