@@ -8,19 +8,17 @@ from zoneinfo import ZoneInfo
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pasar_kit.middleware import HttpMiddleware
 from pasar_web.i18n import LANGUAGE_COOKIE, choose_language, speaking
 
 
-class LanguageMiddleware:
+class LanguageMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, default: str, zone: ZoneInfo) -> None:
-        self.app = app
+        super().__init__(app)
         self.default = default
         self.zone = zone
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookie = accept = None
         for name, value in scope["headers"]:
             if name == b"cookie":

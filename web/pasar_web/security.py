@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pasar_kit.middleware import HttpMiddleware
 
-class SecurityHeadersMiddleware:
+
+class SecurityHeadersMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, image_origins: str, https: bool) -> None:
-        self.app = app
+        super().__init__(app)
         policy = (
             "default-src 'self'; script-src 'self'; style-src 'self'; "
             f"img-src 'self' data: {image_origins}; font-src 'self'; connect-src 'self'; "
@@ -26,11 +28,7 @@ class SecurityHeadersMiddleware:
         if https:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))

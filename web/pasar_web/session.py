@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pasar_kit.middleware import HttpMiddleware
+
 log = logging.getLogger("pasar.web.session")
 
 MAX_CART_LINES = 30
@@ -163,20 +165,17 @@ class SessionCodec:
             return None
 
 
-class SessionMiddleware:
+class SessionMiddleware(HttpMiddleware):
     """Loads the session into ``request.state.session``; writes it back only if changed."""
 
     def __init__(self, app: ASGIApp, *, codec: SessionCodec, secure: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.codec = codec
         self.secure = secure
         # The __Host- prefix pins the cookie to this exact host and path, over HTTPS.
         self.cookie_name = "__Host-pasar" if secure else "pasar_session"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = None
         for name, value in scope["headers"]:
             if name == b"cookie":

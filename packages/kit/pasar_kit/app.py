@@ -5,11 +5,11 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -19,7 +19,8 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pasar_kit.auth import CurrentPrincipal
+from pasar_kit.auth import CurrentPrincipal, TokenVerifier
+from pasar_kit.db import Database
 from pasar_kit.guards import NulGuardMiddleware
 from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware
 from pasar_kit.observability import (
@@ -49,6 +50,44 @@ DOCS_ASSETS = "/docs-assets"
 # Swagger UI and ReDoc as the fastapi-offline package ships them: /docs and /redoc load
 # no script from a CDN, and work on a machine with no internet.
 _DOCS_FILES = Path(str(resources.files("fastapi_offline").joinpath("static")))
+
+
+class ServiceRuntime(Protocol):
+    """What a service's ``bootstrap.build_runtime`` gives: its database and token
+    verifier, and the start and close of everything it runs."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def verifier(self) -> TokenVerifier: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def runtime_lifespan(build: Callable[[], ServiceRuntime]) -> Lifespan:
+    """The lifespan of a service app: the runtime is built when the app starts (so
+    nothing connects before), put on ``app.state.runtime``, and closed when it stops.
+
+    The kit's readiness check pings ``app.state.db``; its auth reads
+    ``app.state.verifier``: both come from the runtime.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = build()
+        app.state.runtime = runtime
+        app.state.db = runtime.db
+        app.state.verifier = runtime.verifier
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    return lifespan
 
 
 async def _database_ready(app: FastAPI) -> None:

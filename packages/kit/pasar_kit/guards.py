@@ -12,6 +12,7 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pasar_kit.middleware import HttpMiddleware
 from pasar_kit.problems import ValidationFailed, problem_response
 
 # A NUL as it arrives: raw, JSON-escaped, or percent-encoded (query strings, forms).
@@ -32,16 +33,13 @@ def _nul_url_problem(_scope: Scope) -> Response:
     return problem_response(InvalidCharacters("The URL contains a NUL character."))
 
 
-class NulGuardMiddleware:
+class NulGuardMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, render: Callable[[Scope], Response] | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         # What a URL with a NUL gets: a problem by default, an HTML page for a storefront.
         self.render = render or _nul_url_problem
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b"")):
             await self.render(scope)(scope, receive, send)
             return

@@ -6,7 +6,24 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class HeadMiddleware:
+class HttpMiddleware:
+    """Plain ASGI middleware for HTTP requests: ``handle`` sees each one; anything else
+    (lifespan, websockets) passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class HeadMiddleware(HttpMiddleware):
     """HEAD answers exactly as GET would, without the body (RFC 9110, 9.3.2).
 
     FastAPI routes list only the methods they declare, so HEAD on a GET route was a 405.
@@ -14,11 +31,8 @@ class HeadMiddleware:
     ``Content-Length`` stays that of the GET answer. A path without GET still answers 405.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
 
@@ -38,7 +52,7 @@ class HeadMiddleware:
             scope["method"] = "HEAD"
 
 
-class ApiHeadersMiddleware:
+class ApiHeadersMiddleware(HttpMiddleware):
     """``X-Content-Type-Options: nosniff`` on every answer, and ``Cache-Control: no-store``
     on every answer to a request that carries credentials, unless the route chose its
     own caching (the JWKS: ``public, max-age=60``).
@@ -48,13 +62,7 @@ class ApiHeadersMiddleware:
     catalogue) are left to the routes.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         credentialed = any(name == b"authorization" for name, _ in scope["headers"])
 
         async def send_with_headers(message: Message) -> None:

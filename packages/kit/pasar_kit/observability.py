@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pasar_kit.middleware import HttpMiddleware
 from pasar_kit.problems import InternalError, PayloadTooLarge, problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -35,16 +36,10 @@ def current_request_id() -> str | None:
     return request_id_var.get()
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Take ``X-Request-ID`` from the request (if sane) or make one; echo it back."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -66,7 +61,7 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-class UnexpectedErrorMiddleware:
+class UnexpectedErrorMiddleware(HttpMiddleware):
     """Turn any exception that escaped the app into a 500 problem with no internals.
 
     It sits inside the request-id middleware so the 500 carries the id, and it does not
@@ -74,14 +69,11 @@ class UnexpectedErrorMiddleware:
     """
 
     def __init__(self, app: ASGIApp, render: Callable[[Scope], Response] | None = None) -> None:
-        self.app = app
+        super().__init__(app)
         # What the client sees instead: a problem by default, an HTML page for a storefront.
         self.render = render or _internal_error_problem
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -102,21 +94,18 @@ def _internal_error_problem(_scope: Scope) -> Response:
     return problem_response(InternalError("An unexpected error occurred."))
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse request bodies over ``max_bytes`` with 413, whether declared or streamed."""
 
     def __init__(
         self, app: ASGIApp, max_bytes: int, render: Callable[[Scope], Response] | None = None
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         # A declared oversize body is refused before the app runs: a problem by default.
         self.render = render or self._too_large_problem
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -167,15 +156,12 @@ class Metrics:
         self.service = service
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
         status = 500
 

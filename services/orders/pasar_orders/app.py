@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 
-from pasar_kit.app import service_app
+from pasar_kit.app import runtime_lifespan, service_app
 from pasar_orders.bootstrap import build_runtime
 from pasar_orders.routes import router
 from pasar_orders.settings import Settings
@@ -19,19 +16,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app; nothing connects until its lifespan starts."""
     settings = settings or Settings()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = build_runtime(settings)
-        app.state.runtime = runtime
-        # The kit's readiness check pings app.state.db; its auth reads app.state.verifier.
-        app.state.db = runtime.db
-        app.state.verifier = runtime.verifier
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.close()
-
     async def credentials_configured(_app: FastAPI) -> None:
         if not settings.client_id or settings.client_secret is None:
             raise RuntimeError("ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET are not set")
@@ -41,7 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="pasar Order-Service",
         description="Order placement (a saga over users and products), tracking, "
         "notifications and payments.",
-        lifespan=lifespan,
+        lifespan=runtime_lifespan(lambda: build_runtime(settings)),
         max_body_bytes=settings.max_body_bytes,
         ready_checks={"credentials": credentials_configured},
         metrics_token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
