@@ -64,16 +64,18 @@ def _migrate(name: str, url: str) -> None:
 
 
 async def _ensure_admin(url: str, email: str, password: str) -> str:
-    from pasar_kit.db import Database
+    from pasar_kit.db import Database, utcnow
     from pasar_users.accounts import ensure_admin
     from pasar_users.passwords import Passwords
     from pasar_users.settings import Settings
 
     db = Database(url)
-    # Hashed as the users service is configured to (USERS_ARGON2_*).
+    # Hashed as the User-Service is configured to (USERS_ARGON2_*).
     passwords = Passwords.from_settings(Settings())
     try:
-        return await ensure_admin(db=db, email=email, password=password, passwords=passwords)
+        return await ensure_admin(
+            db=db, email=email, password=password, passwords=passwords, clock=utcnow
+        )
     finally:
         passwords.close()
         await db.dispose()
@@ -92,7 +94,7 @@ async def _seed_catalogue(url: str) -> int:
 
 async def _seed_customer(url: str) -> bool:
     """Register the demo customer; False when the account is already there."""
-    from pasar_kit.db import Database
+    from pasar_kit.db import Database, utcnow
     from pasar_users.accounts import register
     from pasar_users.passwords import Passwords
     from pasar_users.problems import EmailTaken
@@ -103,7 +105,12 @@ async def _seed_customer(url: str) -> bool:
     try:
         passwords = Passwords.from_settings(Settings())
         await register(
-            db=db, passwords=passwords, email=email, password=password, full_name=full_name
+            db=db,
+            passwords=passwords,
+            email=email,
+            password=password,
+            full_name=full_name,
+            now=utcnow(),
         )
     except EmailTaken:
         return False
@@ -275,13 +282,13 @@ def seed(data_dir: DataDir = Path("var")) -> None:
 @app.command("rotate-key")
 def rotate_key(data_dir: DataDir = Path("var")) -> None:
     """Start signing tokens with a new key; the old one stays published until tokens expire."""
-    from pasar_kit.db import Database
+    from pasar_kit.db import Database, utcnow
     from pasar_users.keys import rotate_signing_key
 
     async def run() -> str:
         db = Database(_database_url("users", data_dir))
         try:
-            return await rotate_signing_key(db=db)
+            return await rotate_signing_key(db=db, now=utcnow())
         finally:
             await db.dispose()
 

@@ -28,7 +28,7 @@ from typing import IO, Any
 from pasar_cli.services import SERVICES, ServiceSpec
 
 ORDERS_SCOPES = ["users:read", "notifications:write", "stock:reserve"]
-# Products reads the users service's token revocations (demoted or deactivated users).
+# Products reads the User-Service's token revocations (demoted or deactivated users).
 PRODUCTS_SCOPES = ["users:read"]
 
 

@@ -51,6 +51,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Where a service takes the time from (``utcnow`` in production), so tests can move it.
+Clock = Callable[[], datetime]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored as naive UTC and always read back as an aware UTC datetime.
 

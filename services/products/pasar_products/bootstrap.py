@@ -1,16 +1,14 @@
 """The one place that wires the Product-Service together: database, clock, token
-verification (keys and revocations from the users service), the list-total cache and
+verification (keys and revocations from the User-Service), the list-total cache and
 the background jobs."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
 from pasar_products.listing import TotalsCache
 from pasar_products.reservations import expire_reservations
@@ -24,7 +22,7 @@ EXPIRY = "reservation-expiry"
 def default_verifier(
     settings: Settings, revocations: PolledRevocations | None = None
 ) -> TokenVerifier:
-    """Tokens checked offline against the users service's JWKS (cached), and against
+    """Tokens checked offline against the User-Service's JWKS (cached), and against
     the revocations it publishes (polled)."""
     if not settings.jwks_url:
         raise ValueError("PRODUCTS_JWKS_URL must be set")
@@ -48,7 +46,7 @@ class Runtime:
     verifier: TokenVerifier
     totals: TotalsCache
     # The service's clock: tests move time without sleeping.
-    clock: Callable[[], datetime] = utcnow
+    clock: Clock = utcnow
     revocations: PolledRevocations | None = None
     jobs: Jobs = field(default_factory=Jobs)
 
@@ -76,10 +74,10 @@ def build_runtime(
     settings: Settings,
     *,
     verifier: TokenVerifier | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
 ) -> Runtime:
     """Everything the service runs on; nothing connects until ``start``. A ``verifier``
-    given by a test replaces the users service's keys and revocations."""
+    given by a test replaces the User-Service's keys and revocations."""
     revocations = None
     if verifier is None:
         revocations = PolledRevocations.from_settings(settings, users_url=settings.users_url)

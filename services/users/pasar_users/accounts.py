@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, retrying, utcnow
+from pasar_kit.db import Clock, Database, retrying
 from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_users.passwords import Passwords
 from pasar_users.problems import (
@@ -95,8 +95,8 @@ async def _insert_user(
     password_hash: str,
     full_name: str,
     role: str,
+    now: datetime,
 ) -> User:
-    now = utcnow()
     user_id = str(uuid.uuid4())
     email = normalize_email(email)
     values = {
@@ -140,11 +140,12 @@ async def register(
     email: str,
     password: str,
     full_name: str,
+    now: datetime,
     throttle: Throttle | None = None,
     address: str = UNKNOWN_ADDRESS,
 ) -> User:
-    """A new customer. Counted per address before the (expensive) hash is made; trusted
-    callers (the command line's demo seed) pass no throttle."""
+    """A new customer, created at ``now``. Counted per address before the (expensive)
+    hash is made; trusted callers (the command line's demo seed) pass no throttle."""
     attempt = await throttle.registration(address=address) if throttle is not None else None
     try:
         password_hash = await passwords.hash(password)
@@ -153,7 +154,12 @@ async def register(
             await throttle.forget(attempt)  # shed before any work: it does not count
         raise
     return await _insert_user(
-        db=db, email=email, password_hash=password_hash, full_name=full_name, role=CUSTOMER
+        db=db,
+        email=email,
+        password_hash=password_hash,
+        full_name=full_name,
+        role=CUSTOMER,
+        now=now,
     )
 
 
@@ -205,12 +211,15 @@ async def require_admin(*, db: Database, user_id: str, issued_at: float) -> User
     return _user(row)
 
 
-async def token_revocations(*, db: Database, horizon_seconds: int) -> list[tuple[str, datetime]]:
-    """Users whose tokens were revoked within the last ``horizon_seconds``, oldest first.
+async def token_revocations(
+    *, db: Database, horizon_seconds: int, now: datetime
+) -> list[tuple[str, datetime]]:
+    """Users whose tokens were revoked within the ``horizon_seconds`` before ``now``,
+    oldest first.
 
     One range scan of ``ix_users_tokens_not_before``: cheap however many users there are.
     """
-    since = utcnow() - timedelta(seconds=horizon_seconds)
+    since = now - timedelta(seconds=horizon_seconds)
     async with db.read() as conn:
         rows = await conn.execute(
             select(users.c.id, users.c.tokens_not_before)
@@ -257,9 +266,11 @@ async def update_profile(
     user_id: str,
     address: str,
     changes: dict[str, Any],
+    now: datetime,
     current_password: str | None = None,
 ) -> User:
-    """Edit ``full_name``, ``phone``, ``address`` and ``email`` (409 if the email is taken).
+    """Edit ``full_name``, ``phone``, ``address`` and ``email`` (409 if the email is taken),
+    stamped as updated at ``now``.
 
     A new email needs the current password: the email is where a password reset would
     go, so changing it with a stolen access token alone would take the account over.
@@ -292,9 +303,7 @@ async def update_profile(
                 raise WrongPassword()  # the password changed since we checked it
             if allowed:
                 await conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id)
-                    .values(**allowed, updated_at=utcnow())
+                    update(users).where(users.c.id == user_id).values(**allowed, updated_at=now)
                 )
 
     try:
@@ -324,9 +333,11 @@ async def change_password(
     address: str,
     current_password: str,
     new_password: str,
+    clock: Clock,
 ) -> None:
     """Set a new password after checking the current one (throttled per account); every
-    refresh token dies and every access token issued until now is revoked."""
+    refresh token dies and every access token issued until now is revoked. The instant
+    of the change is read from ``clock`` under the user's row lock."""
     current_hash = await confirm_password(
         db=db,
         passwords=passwords,
@@ -344,13 +355,13 @@ async def change_password(
                 raise WrongPassword()  # changed meanwhile: the password given is stale
             # Taken under the row lock, so a login reading the row after us issues its
             # token later than this instant (see grants.py).
-            now = utcnow()
+            now = clock()
             await conn.execute(
                 update(users)
                 .where(users.c.id == user_id)
                 .values(password_hash=new_hash, updated_at=now, tokens_not_before=now)
             )
-            await revoke_user_families(conn, user_id=user_id)
+            await revoke_user_families(conn, user_id=user_id, now=now)
 
     await retrying(apply)
 
@@ -378,21 +389,24 @@ async def list_users(
 
 
 async def set_role_and_activation(
-    *, db: Database, user_id: str, role: str | None, active: bool | None
+    *, db: Database, user_id: str, role: str | None, active: bool | None, clock: Clock
 ) -> User:
     """An admin's change of ``role``/``active``; the last active admin must remain one.
 
     Every active admin row is locked first, in id order, so two admins demoting each
-    other at once are serialised and cannot leave the shop without one.
+    other at once are serialised and cannot leave the shop without one. The instant of
+    the change is read from ``clock`` under those locks.
     """
     await retrying(
-        lambda: _set_role_and_activation(db=db, user_id=user_id, role=role, active=active)
+        lambda: _set_role_and_activation(
+            db=db, user_id=user_id, role=role, active=active, clock=clock
+        )
     )
     return await get_user(db=db, user_id=user_id)
 
 
 async def _set_role_and_activation(
-    *, db: Database, user_id: str, role: str | None, active: bool | None
+    *, db: Database, user_id: str, role: str | None, active: bool | None, clock: Clock
 ) -> None:
     async with db.write() as conn:
         admins = (
@@ -409,14 +423,14 @@ async def _set_role_and_activation(
         was_admin = row.role == ADMIN and row.active
         if was_admin and not (new_role == ADMIN and new_active) and len(admins) <= 1:
             raise LastAdmin("Make another user an admin first.")
-        now = utcnow()  # under the row lock, as in change_password
+        now = clock()  # under the row lock, as in change_password
         values: dict[str, Any] = {"role": new_role, "active": new_active, "updated_at": now}
         if new_role != row.role or (row.active and not new_active):
             # The powers of tokens already issued end now, not when they expire.
             values["tokens_not_before"] = now
         await conn.execute(update(users).where(users.c.id == user_id).values(**values))
         if row.active and not new_active:
-            await revoke_user_families(conn, user_id=user_id)
+            await revoke_user_families(conn, user_id=user_id, now=now)
 
 
 async def ensure_admin(
@@ -425,10 +439,13 @@ async def ensure_admin(
     email: str,
     password: str,
     passwords: Passwords,
+    clock: Clock,
     full_name: str = "Administrator",
 ) -> str:
     """An active admin with this email and password: created, or an existing account
-    promoted, reactivated and given the password. Returns the user id."""
+    promoted, reactivated and given the password (the instant read from ``clock``, the
+    real time unless given, under the row lock as in ``change_password``). Returns the
+    user id."""
     password_hash = await passwords.hash(password)
     email = normalize_email(email)
     for _ in range(3):
@@ -437,7 +454,7 @@ async def ensure_admin(
                 select(users.c.id).where(users.c.email == email).with_for_update()
             )
             if user_id is not None:
-                now = utcnow()
+                now = clock()
                 await conn.execute(
                     update(users)
                     .where(users.c.id == user_id)
@@ -449,11 +466,16 @@ async def ensure_admin(
                         tokens_not_before=now,  # a new password: earlier tokens end
                     )
                 )
-                await revoke_user_families(conn, user_id=user_id)
+                await revoke_user_families(conn, user_id=user_id, now=now)
                 return str(user_id)
         try:
             user = await _insert_user(
-                db=db, email=email, password_hash=password_hash, full_name=full_name, role=ADMIN
+                db=db,
+                email=email,
+                password_hash=password_hash,
+                full_name=full_name,
+                role=ADMIN,
+                now=clock(),
             )
         except EmailTaken:
             continue  # created concurrently: promote it on the next pass

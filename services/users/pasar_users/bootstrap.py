@@ -1,4 +1,4 @@
-"""The one place that wires the User-Service together: database, password hashing,
+"""The one place that wires the User-Service together: database, clock, password hashing,
 signing keys, the token authority (grants, throttles, service clients), the verifier of
 its own tokens and the background jobs."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 
 from pasar_kit.auth import TokenVerifier
-from pasar_kit.db import Database
+from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
 from pasar_users import keys, tokens
 from pasar_users.clients import ServiceClients
@@ -36,6 +36,8 @@ class Runtime:
     authority: Authority
     # Our own tokens are verified against the keys in memory: no HTTP to ourselves.
     verifier: TokenVerifier
+    # The service's clock: tests move time without sleeping.
+    clock: Clock = utcnow
     jobs: Jobs = field(default_factory=Jobs)
 
     async def start(self) -> None:
@@ -59,7 +61,7 @@ class Runtime:
     async def load_keys(self) -> int:
         """Load the keys from the database (creating the first one); safe to call again."""
         if not self.keys.fixed:
-            self.keys.replace(await keys.ensure_signing_key(db=self.db))
+            self.keys.replace(await keys.ensure_signing_key(db=self.db, now=self.clock()))
         return 0
 
     async def signing_key_ready(self) -> None:
@@ -70,13 +72,14 @@ class Runtime:
             raise RuntimeError("no signing key loaded")
 
     async def _purge(self) -> int:
-        await tokens.purge_expired(db=self.db)
+        await tokens.purge_expired(db=self.db, now=self.clock())
         await self.authority.throttle.purge()
         return 0  # never "a full batch": wait for the next tick
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Everything the service runs on; nothing connects until ``start``."""
+def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
+    """Everything the service runs on; nothing connects until ``start``. A ``clock`` given
+    by a test replaces the real time."""
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     passwords = Passwords.from_settings(settings)
     ring = _key_ring(settings)
@@ -90,7 +93,7 @@ def build_runtime(settings: Settings) -> Runtime:
             access_ttl_seconds=settings.access_token_ttl_seconds,
             refresh_ttl_seconds=settings.refresh_token_ttl_seconds,
         ),
-        throttle=Throttle(db, _throttle_policy(settings)),
+        throttle=Throttle(db, _throttle_policy(settings), clock=clock),
         clients=ServiceClients(settings.service_clients, passwords),
     )
     verifier = TokenVerifier(
@@ -103,6 +106,7 @@ def build_runtime(settings: Settings) -> Runtime:
         keys=ring,
         authority=authority,
         verifier=verifier,
+        clock=clock,
     )
 
 

@@ -3,12 +3,13 @@ sync dependency in a worker thread, a thread hop per request for a mere attribut
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
-from pasar_kit.db import Database
+from pasar_kit.db import Clock, Database
 from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Unauthorized
 from pasar_users import accounts
@@ -39,6 +40,15 @@ async def _passwords(request: Request) -> Passwords:
 
 async def _throttle(request: Request) -> Throttle:
     return _runtime(request).authority.throttle
+
+
+async def _clock(request: Request) -> Clock:
+    # The service's clock, so tests can move time without sleeping.
+    return _runtime(request).clock
+
+
+async def _now(request: Request) -> datetime:
+    return _runtime(request).clock()
 
 
 def client_address(request: Request) -> str:
@@ -98,6 +108,9 @@ NotificationId = Annotated[str, Depends(_notification_id)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ThrottleDep = Annotated[Throttle, Depends(_throttle)]
+# For an instant that must be read later, under a row lock: the clock itself.
+ClockDep = Annotated[Clock, Depends(_clock)]
+Now = Annotated[datetime, Depends(_now)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 Me = Annotated[User, Depends(_me)]
 ActiveAdmin = Annotated[Principal, Depends(_active_admin)]

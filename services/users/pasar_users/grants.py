@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 
-from pasar_kit.db import Database, retrying
+from pasar_kit.db import Clock, Database, retrying
 from pasar_users import tokens
 from pasar_users.accounts import normalize_email
 from pasar_users.clients import ServiceClients, granted_scope
@@ -50,10 +51,11 @@ class Authority:
 
 
 async def password_grant(
-    *, authority: Authority, username: str, password: str, address: str
+    *, authority: Authority, username: str, password: str, address: str, clock: Clock
 ) -> TokenGrant:
     """Log a user in. Unknown email, wrong password and deactivated account all answer
-    the same ``invalid_grant``, after the same argon2 work."""
+    the same ``invalid_grant``, after the same argon2 work. The login's refresh family
+    starts at an instant read from ``clock`` after the user's row is locked."""
     _require_key(authority)
     db = authority.db
     email = normalize_email(username)
@@ -98,7 +100,10 @@ async def password_grant(
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
             refresh_token = await tokens.start_family(
-                conn, user_id=row.id, ttl_seconds=authority.policy.refresh_ttl_seconds
+                conn,
+                user_id=row.id,
+                ttl_seconds=authority.policy.refresh_ttl_seconds,
+                now=clock(),
             )
             return refresh_token, current.role, issued_at
 
@@ -108,9 +113,10 @@ async def password_grant(
     )
 
 
-async def refresh_grant(*, authority: Authority, refresh_token: str) -> TokenGrant:
+async def refresh_grant(*, authority: Authority, refresh_token: str, now: datetime) -> TokenGrant:
+    """Rotate ``refresh_token`` at ``now`` and issue an access token with it."""
     _require_key(authority)
-    rotation = await tokens.rotate(db=authority.db, token=refresh_token)
+    rotation = await tokens.rotate(db=authority.db, token=refresh_token, now=now)
     return _user_grant(
         authority,
         user_id=rotation.user_id,

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import jwt
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from pasar_kit.auth import SigningKey, StaticKeys
-from pasar_kit.db import Database, retrying, utcnow
+from pasar_kit.db import Database, retrying
 from pasar_users.tables import signing_keys
 
 log = logging.getLogger("pasar.users.keys")
@@ -95,7 +96,9 @@ async def load_keys(*, db: Database) -> list[SigningKey]:
         return [SigningKey.from_pem(row.kid, row.private_pem.encode()) for row in rows]
 
 
-async def _insert_next_generation(*, db: Database, only_if_empty: bool) -> str | None:
+async def _insert_next_generation(
+    *, db: Database, only_if_empty: bool, now: datetime
+) -> str | None:
     key = SigningKey.generate()
     try:
         async with db.write() as conn:
@@ -113,7 +116,7 @@ async def _insert_next_generation(*, db: Database, only_if_empty: bool) -> str |
                     kid=key.kid,
                     generation=(newest or 0) + 1,
                     private_pem=key.to_pem().decode(),
-                    created_at=utcnow(),
+                    created_at=now,
                 )
             )
     except IntegrityError:
@@ -121,30 +124,32 @@ async def _insert_next_generation(*, db: Database, only_if_empty: bool) -> str |
     return key.kid
 
 
-async def ensure_signing_key(*, db: Database) -> list[SigningKey]:
-    """The published keys, creating the first one if there is none (race-safe)."""
+async def ensure_signing_key(*, db: Database, now: datetime) -> list[SigningKey]:
+    """The published keys, creating the first one (created at ``now``) if there is none
+    (race-safe)."""
     keys = await load_keys(db=db)
     if keys:
         return keys
-    kid = await retrying(lambda: _insert_next_generation(db=db, only_if_empty=True))
+    kid = await retrying(lambda: _insert_next_generation(db=db, only_if_empty=True, now=now))
     if kid is not None:
         log.info("created the first signing key %s", kid)
     return await load_keys(db=db)
 
 
-async def rotate_signing_key(*, db: Database) -> str:
-    """Add a new signing key and return its kid; older keys stay published."""
+async def rotate_signing_key(*, db: Database, now: datetime) -> str:
+    """Add a new signing key (created at ``now``) and return its kid; older keys stay
+    published."""
     for _ in range(10):
-        kid = await retrying(lambda: _insert_next_generation(db=db, only_if_empty=False))
+        kid = await retrying(lambda: _insert_next_generation(db=db, only_if_empty=False, now=now))
         if kid is not None:
             log.info("rotated to signing key %s", kid)
             return kid
     raise RuntimeError("could not rotate the signing key: too many concurrent rotations")
 
 
-async def retire_signing_key(*, db: Database, kid: str) -> bool:
-    """Stop publishing ``kid`` (tokens it signed stop verifying). The newest key cannot
-    be retired: rotate first."""
+async def retire_signing_key(*, db: Database, kid: str, now: datetime) -> bool:
+    """Stop publishing ``kid`` (retired at ``now``; tokens it signed stop verifying). The
+    newest key cannot be retired: rotate first."""
     async with db.write() as conn:
         newest = await conn.scalar(
             select(signing_keys.c.kid)
@@ -157,6 +162,6 @@ async def retire_signing_key(*, db: Database, kid: str) -> bool:
         result = await conn.execute(
             update(signing_keys)
             .where(signing_keys.c.kid == kid, signing_keys.c.retired_at.is_(None))
-            .values(retired_at=utcnow())
+            .values(retired_at=now)
         )
         return result.rowcount == 1

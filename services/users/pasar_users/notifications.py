@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from pasar_kit.db import Database, retrying, utcnow
+from pasar_kit.db import Database, retrying
 from pasar_users.problems import NotificationNotFound, UnknownUser
+from pasar_users.schemas import NotificationPublic
 from pasar_users.tables import AnyRow, notifications, users
-
-
-@dataclass(frozen=True)
-class Notification:
-    id: str
-    type: str
-    order_id: str | None
-    status: str | None
-    message: str
-    read: bool
-    occurred_at: datetime
-    created_at: datetime
-
 
 _COLUMNS = (
     notifications.c.id,
@@ -38,8 +25,8 @@ _COLUMNS = (
 )
 
 
-def _notification(row: AnyRow) -> Notification:
-    return Notification(
+def _notification(row: AnyRow) -> NotificationPublic:
+    return NotificationPublic(
         id=row.id,
         type=row.type,
         order_id=row.order_id,
@@ -61,8 +48,9 @@ async def deliver(
     status: str | None,
     message: str,
     occurred_at: datetime,
+    now: datetime,
 ) -> bool:
-    """Store the event unless it already was; True when it is new.
+    """Store the event (received at ``now``) unless it already was; True when it is new.
 
     The unique index on ``event_id`` decides, so a redelivery, or two identical
     deliveries racing each other, store one row.
@@ -80,7 +68,7 @@ async def deliver(
         "status": status,
         "message": message,
         "occurred_at": occurred_at,
-        "created_at": utcnow(),
+        "created_at": now,
     }
 
     async def insert_row() -> None:
@@ -102,7 +90,7 @@ async def deliver(
 
 async def inbox(
     *, db: Database, user_id: str, unread_only: bool, limit: int, offset: int
-) -> tuple[list[Notification], int]:
+) -> tuple[list[NotificationPublic], int]:
     """The user's notifications, newest first."""
     condition = notifications.c.user_id == user_id
     if unread_only:
@@ -121,8 +109,9 @@ async def inbox(
     return [_notification(row) for row in rows], int(total or 0)
 
 
-async def mark_read(*, db: Database, user_id: str, notification_id: str) -> None:
-    """Idempotent; another user's notification is simply not found."""
+async def mark_read(*, db: Database, user_id: str, notification_id: str, now: datetime) -> None:
+    """Read at ``now``, unless already read (idempotent); another user's notification is
+    simply not found."""
     async with db.write() as conn:
         exists = await conn.scalar(
             select(notifications.c.id).where(
@@ -134,5 +123,5 @@ async def mark_read(*, db: Database, user_id: str, notification_id: str) -> None
         await conn.execute(
             update(notifications)
             .where(notifications.c.id == notification_id, notifications.c.read_at.is_(None))
-            .values(read_at=utcnow())
+            .values(read_at=now)
         )

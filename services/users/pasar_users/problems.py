@@ -1,4 +1,4 @@
-"""Every failure the users service tells a client about, one type each."""
+"""Every failure the User-Service tells a client about, one type each."""
 
 from __future__ import annotations
 

@@ -148,6 +148,10 @@ class NotificationCreate(_Request):
 
 
 class NotificationPublic(BaseModel):
+    """A notification as the inbox answers it (the domain's value and the answer alike)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: str
     type: str
     order_id: str | None

@@ -1,4 +1,4 @@
-"""Configuration of the users service (environment variables prefixed ``USERS_``)."""
+"""Configuration of the User-Service (environment variables prefixed ``USERS_``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The users service's tables (SQLAlchemy Core)."""
+"""The User-Service's tables (SQLAlchemy Core)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Clock, Database
 from pasar_users.problems import TooManyAttempts, TooManyRegistrations
 from pasar_users.tables import ADDRESS_LENGTH, attempts
 
@@ -156,9 +156,13 @@ class Attempt:
 
 
 class Throttle:
-    def __init__(self, db: Database, policy: ThrottlePolicy) -> None:
+    """The throttles over ``db``. Attempts are stamped from ``clock`` (the service's), read
+    when each is written down."""
+
+    def __init__(self, db: Database, policy: ThrottlePolicy, *, clock: Clock) -> None:
         self.db = db
         self.policy = policy
+        self.clock = clock
 
     # --- password logins ---------------------------------------------------------
 
@@ -242,7 +246,7 @@ class Throttle:
         are being answered with delays. A client secret is long and random, so
         this bounds wasted work rather than guessing; keyed by address as well, a guesser
         elsewhere cannot hold the real service back."""
-        now = utcnow()
+        now = self.clock()
         since = now - timedelta(seconds=self.policy.window_seconds)
         async with self.db.read() as conn:
             failures, last = (
@@ -317,7 +321,7 @@ class Throttle:
 
     async def _record(self, *, kind: str, subject: str, address: str) -> Attempt:
         async with self.db.write() as conn:
-            now = utcnow()  # once the write began: ids and times then mostly agree
+            now = self.clock()  # once the write began: ids and times then mostly agree
             result = await conn.execute(
                 insert(attempts).values(kind=kind, subject=subject, address=address, at=now)
             )
@@ -350,7 +354,7 @@ class Throttle:
     async def purge(self) -> int:
         """Forget attempts too old to count in any rule."""
         keep = max(self.policy.window_seconds, self.policy.registration_window_seconds)
-        horizon = utcnow() - timedelta(seconds=keep)
+        horizon = self.clock() - timedelta(seconds=keep)
         async with self.db.write() as conn:
             result = await conn.execute(delete(attempts).where(attempts.c.at < horizon))
             return result.rowcount

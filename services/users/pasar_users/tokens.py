@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.auth import access_claims
-from pasar_kit.db import Database, retrying, utcnow
+from pasar_kit.db import Database, retrying
 from pasar_users.keys import KeyRing
 from pasar_users.problems import InvalidGrant, SigningKeyUnavailable
 from pasar_users.tables import refresh_families, refresh_tokens, users
@@ -93,10 +93,10 @@ async def _add_token(conn: AsyncConnection, *, family_id: str, now: datetime) ->
 
 
 async def start_family(
-    conn: AsyncConnection, *, user_id: str, ttl_seconds: int, now: datetime | None = None
+    conn: AsyncConnection, *, user_id: str, ttl_seconds: int, now: datetime
 ) -> str:
-    """A new login: a new family and its first refresh token (in the caller's transaction)."""
-    now = now or utcnow()
+    """A new login at ``now``: a new family and its first refresh token (in the caller's
+    transaction)."""
     family_id = str(uuid.uuid4())
     await conn.execute(
         insert(refresh_families).values(
@@ -118,10 +118,11 @@ class Rotation:
     issued_at: float
 
 
-async def rotate(*, db: Database, token: str, now: datetime | None = None) -> Rotation:
-    """Exchange a refresh token for a new one of the same family; ``InvalidGrant`` when
-    it is unknown, expired, revoked, reused, or its user is deactivated."""
-    return await retrying(lambda: _rotate(db=db, token=token, now=now or utcnow()))
+async def rotate(*, db: Database, token: str, now: datetime) -> Rotation:
+    """Exchange a refresh token for a new one of the same family at ``now``;
+    ``InvalidGrant`` when it is unknown, expired, revoked, reused, or its user is
+    deactivated."""
+    return await retrying(lambda: _rotate(db=db, token=token, now=now))
 
 
 async def _rotate(*, db: Database, token: str, now: datetime) -> Rotation:
@@ -180,9 +181,9 @@ async def _revoke_families(
     return result.rowcount
 
 
-async def revoke_family_of(*, db: Database, token: str) -> bool:
-    """Logout: the family of ``token`` stops working. False when the token is unknown."""
-    now = utcnow()
+async def revoke_family_of(*, db: Database, token: str, now: datetime) -> bool:
+    """Logout: the family of ``token`` stops working (revoked at ``now``). False when the
+    token is unknown."""
     async with db.write() as conn:
         family_id = await conn.scalar(
             select(refresh_tokens.c.family_id).where(
@@ -195,14 +196,14 @@ async def revoke_family_of(*, db: Database, token: str) -> bool:
         return True
 
 
-async def revoke_user_families(conn: AsyncConnection, *, user_id: str) -> int:
-    """Every refresh token of the user stops working (password change, deactivation)."""
-    return await _revoke_families(conn, refresh_families.c.user_id == user_id, now=utcnow())
+async def revoke_user_families(conn: AsyncConnection, *, user_id: str, now: datetime) -> int:
+    """Every refresh token of the user stops working (password change, deactivation),
+    revoked at ``now`` (in the caller's transaction)."""
+    return await _revoke_families(conn, refresh_families.c.user_id == user_id, now=now)
 
 
-async def purge_expired(*, db: Database) -> int:
-    """Delete families past their absolute expiry (their tokens go with them)."""
-    now = utcnow()
+async def purge_expired(*, db: Database, now: datetime) -> int:
+    """Delete families past their absolute expiry at ``now`` (their tokens go with them)."""
     async with db.write() as conn:
         expired = select(refresh_families.c.id).where(refresh_families.c.expires_at < now)
         await conn.execute(delete(refresh_tokens).where(refresh_tokens.c.family_id.in_(expired)))

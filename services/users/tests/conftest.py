@@ -1,12 +1,9 @@
-"""Fixtures for the users service: a real database per session, the app per test."""
+"""Fixtures for the User-Service: a real database per session, the app per test."""
 
 from __future__ import annotations
 
-import secrets
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +12,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from users_support import ORDERS_SECRET, PASSWORD
+from testdata import ORDERS_SECRET
+from users_support import AppFactory, ClientFrom, UsersApi
 
 from pasar_kit.db import Database
 from pasar_kit.migrations import upgrade
@@ -73,9 +68,6 @@ async def users_app(users_settings: Settings, users_database_url: str) -> AsyncI
         await clear_tables(users_database_url, metadata)
 
 
-AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
-
-
 @pytest.fixture
 async def users_app_with(users_database_url: str) -> AsyncIterator[AppFactory]:
     """``async with users_app_with(login_pair_free_failures=3) as app``: the app with
@@ -115,7 +107,7 @@ async def _age_attempts(db: Database, seconds: float) -> None:
 
 
 @pytest.fixture
-def client_from() -> Callable[..., httpx.AsyncClient]:
+def client_from() -> ClientFrom:
     return _client_from
 
 
@@ -135,76 +127,6 @@ async def users_client(users_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=users_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://users.test") as client:
         yield client
-
-
-@dataclass
-class Account:
-    id: str
-    email: str
-    password: str
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
-class UsersApi:
-    """Small conveniences over the real HTTP API."""
-
-    def __init__(self, client: httpx.AsyncClient, app: FastAPI) -> None:
-        self.client = client
-        self.app = app
-
-    async def register(
-        self, email: str | None = None, password: str = PASSWORD, full_name: str = "Siti Test"
-    ) -> dict[str, Any]:
-        email = email or f"user-{secrets.token_hex(4)}@example.com"
-        response = await self.client.post(
-            "/auth/register", json={"email": email, "password": password, "full_name": full_name}
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
-        return await self.client.post(
-            "/auth/token", data={"grant_type": "password", "username": email, "password": password}
-        )
-
-    async def account(self, email: str | None = None, *, admin: bool = False) -> Account:
-        user = await self.register(email)
-        if admin:
-            from pasar_users.accounts import ensure_admin
-
-            await ensure_admin(
-                db=self.app.state.db,
-                email=user["email"],
-                password=PASSWORD,
-                passwords=self.app.state.runtime.passwords,
-            )
-        response = await self.login(user["email"])
-        assert response.status_code == 200, response.text
-        tokens = response.json()
-        return Account(
-            id=user["id"],
-            email=user["email"],
-            password=PASSWORD,
-            access_token=tokens["access_token"],
-            refresh_token=tokens["refresh_token"],
-        )
-
-    async def service_token(
-        self, client_id: str = "orders", secret: str = ORDERS_SECRET, scope: str | None = None
-    ) -> str:
-        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-        if scope is not None:
-            form["scope"] = scope
-        response = await self.client.post("/auth/token", data=form)
-        assert response.status_code == 200, response.text
-        token: str = response.json()["access_token"]
-        return token
 
 
 @pytest.fixture

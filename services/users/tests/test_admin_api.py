@@ -7,13 +7,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import UsersApi
 
+from pasar_kit.db import utcnow
 from pasar_users.accounts import ensure_admin
 
 
 async def test_list_users_with_search_and_pagination(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account("boss@example.com", admin=True)
     await users_api.register("budi@example.com", full_name="Budi Santoso")
@@ -48,7 +50,7 @@ async def test_list_users_with_search_and_pagination(
     "params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 10**25}]
 )
 async def test_list_users_pagination_bounds(
-    users_client: httpx.AsyncClient, users_api: Any, params: dict[str, int]
+    users_client: httpx.AsyncClient, users_api: UsersApi, params: dict[str, int]
 ) -> None:
     admin = await users_api.account(admin=True)
     assert (
@@ -56,7 +58,7 @@ async def test_list_users_pagination_bounds(
     ).status_code == 422
 
 
-async def test_promote_and_demote(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_promote_and_demote(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     admin = await users_api.account(admin=True)
     customer = await users_api.account()
     promoted = await users_client.patch(
@@ -80,7 +82,7 @@ async def test_promote_and_demote(users_client: httpx.AsyncClient, users_api: An
 
 
 async def test_deactivation_blocks_login_refresh_and_profile(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account(admin=True)
     customer = await users_api.account()
@@ -113,7 +115,7 @@ async def test_deactivation_blocks_login_refresh_and_profile(
     assert old.status_code == 400
 
 
-async def test_unknown_user_is_404(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_unknown_user_is_404(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     admin = await users_api.account(admin=True)
     response = await users_client.patch(
         "/users/00000000-0000-0000-0000-000000000000", json={"active": False}, headers=admin.headers
@@ -125,7 +127,7 @@ async def test_unknown_user_is_404(users_client: httpx.AsyncClient, users_api: A
     "body", [{"role": "root"}, {"active": "sometimes"}, {"email": "x@example.com"}]
 )
 async def test_invalid_admin_patch_is_422(
-    users_client: httpx.AsyncClient, users_api: Any, body: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, body: dict[str, Any]
 ) -> None:
     admin = await users_api.account(admin=True)
     customer = await users_api.account()
@@ -135,7 +137,7 @@ async def test_invalid_admin_patch_is_422(
 
 @pytest.mark.parametrize("body", [{"role": "customer"}, {"active": False}])
 async def test_the_last_active_admin_stays(
-    users_client: httpx.AsyncClient, users_api: Any, body: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, body: dict[str, Any]
 ) -> None:
     admin = await users_api.account(admin=True)
     response = await users_client.patch(f"/users/{admin.id}", json=body, headers=admin.headers)
@@ -145,7 +147,7 @@ async def test_the_last_active_admin_stays(
 
 
 async def test_an_admin_may_step_down_when_another_remains(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     first = await users_api.account(admin=True)
     await users_api.account(admin=True)
@@ -157,15 +159,23 @@ async def test_an_admin_may_step_down_when_another_remains(
 
 
 async def test_ensure_admin_creates_then_promotes_and_resets(
-    users_app: FastAPI, users_api: Any
+    users_app: FastAPI, users_api: UsersApi
 ) -> None:
     db, passwords = users_app.state.db, users_app.state.runtime.passwords
     created = await ensure_admin(
-        db=db, email=" Admin@Example.com", password="first password", passwords=passwords
+        db=db,
+        email=" Admin@Example.com",
+        password="first password",
+        passwords=passwords,
+        clock=utcnow,
     )
     assert (await users_api.login("admin@example.com", "first password")).status_code == 200
     again = await ensure_admin(
-        db=db, email="admin@example.com", password="second password", passwords=passwords
+        db=db,
+        email="admin@example.com",
+        password="second password",
+        passwords=passwords,
+        clock=utcnow,
     )
     assert again == created
     assert (await users_api.login("admin@example.com", "first password")).status_code == 400
@@ -173,7 +183,11 @@ async def test_ensure_admin_creates_then_promotes_and_resets(
 
     customer = await users_api.register("shop@example.com")
     promoted = await ensure_admin(
-        db=db, email="shop@example.com", password="owner password", passwords=passwords
+        db=db,
+        email="shop@example.com",
+        password="owner password",
+        passwords=passwords,
+        clock=utcnow,
     )
     assert promoted == customer["id"]
     response = await users_api.login("shop@example.com", "owner password")
@@ -183,17 +197,19 @@ async def test_ensure_admin_creates_then_promotes_and_resets(
     assert claims["role"] == "admin"
 
 
-async def test_ensure_admin_reactivates(users_app: FastAPI, users_api: Any) -> None:
+async def test_ensure_admin_reactivates(users_app: FastAPI, users_api: UsersApi) -> None:
     from sqlalchemy import update
 
     from pasar_users.tables import users
 
     db, passwords = users_app.state.db, users_app.state.runtime.passwords
     user_id = await ensure_admin(
-        db=db, email="boss@example.com", password=PASSWORD, passwords=passwords
+        db=db, email="boss@example.com", password=PASSWORD, passwords=passwords, clock=utcnow
     )
     async with db.write() as conn:
         await conn.execute(update(users).where(users.c.id == user_id).values(active=False))
     assert (await users_api.login("boss@example.com")).status_code == 400
-    await ensure_admin(db=db, email="boss@example.com", password=PASSWORD, passwords=passwords)
+    await ensure_admin(
+        db=db, email="boss@example.com", password=PASSWORD, passwords=passwords, clock=utcnow
+    )
     assert (await users_api.login("boss@example.com")).status_code == 200

@@ -14,7 +14,8 @@ import httpx
 import jwt
 import pytest
 from fastapi import FastAPI
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import UsersApi
 
 from pasar_kit.auth import SigningKey, access_claims
 
@@ -81,7 +82,7 @@ PRINCIPALS = [
 
 
 @pytest.fixture
-async def world(users_api: Any, users_client: httpx.AsyncClient) -> dict[str, Any]:
+async def world(users_api: UsersApi, users_client: httpx.AsyncClient) -> dict[str, Any]:
     customer = await users_api.account("customer@example.com")
     admin = await users_api.account("admin@example.com", admin=True)
     writer = await users_api.service_token(scope="notifications:write")
@@ -228,7 +229,7 @@ FORGERIES = [
 
 @pytest.mark.parametrize("case", FORGERIES)
 async def test_forged_tokens_are_refused(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any, case: str
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi, case: str
 ) -> None:
     account = await users_api.account()
     key = users_app.state.runtime.authority.keys.signing
@@ -241,7 +242,7 @@ async def test_forged_tokens_are_refused(
 
 
 async def test_genuine_control_token_is_accepted(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     # The forgeries above differ from this only in the named respect.
     account = await users_api.account()
@@ -266,7 +267,7 @@ async def test_malformed_authorization_headers(
 
 
 async def test_a_service_token_cannot_pose_as_a_user(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     service = await users_api.service_token()
     response = await users_client.get("/users/me", headers={"Authorization": f"Bearer {service}"})

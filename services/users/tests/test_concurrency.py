@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from users_support import UsersApi
 
 from pasar_users.tables import notifications, refresh_tokens, users
 
 
 async def test_concurrent_refreshes_with_one_token_yield_at_most_one_pair(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     form = {"grant_type": "refresh_token", "refresh_token": account.refresh_token}
@@ -33,7 +33,7 @@ async def test_concurrent_refreshes_with_one_token_yield_at_most_one_pair(
 
 
 async def test_concurrent_identical_notifications_are_stored_once(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     auth = {"Authorization": f"Bearer {await users_api.service_token()}"}
@@ -74,7 +74,7 @@ async def test_concurrent_registrations_with_one_email(
 
 
 async def test_admins_stepping_down_at_once_leave_one_admin(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admins = [await users_api.account(f"admin{i}@example.com", admin=True) for i in range(4)]
     responses = await asyncio.gather(
@@ -93,7 +93,7 @@ async def test_admins_stepping_down_at_once_leave_one_admin(
 
 
 async def test_concurrent_logins_each_get_their_own_family(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     # As many as the throttle lets through at once from one address (pasar counts an

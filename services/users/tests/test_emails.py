@@ -7,13 +7,13 @@ import asyncio
 import unicodedata
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from alembic import command
 from sqlalchemy import insert, select
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import UsersApi
 
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import alembic_config, upgrade
@@ -46,7 +46,9 @@ def test_normalize_email(given: str, stored: str) -> None:
     assert normalize_email(stored) == stored  # idempotent
 
 
-async def test_nfc_and_nfd_are_one_address(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_nfc_and_nfd_are_one_address(
+    users_client: httpx.AsyncClient, users_api: UsersApi
+) -> None:
     created = await users_client.post("/auth/register", json=body(NFC))
     assert created.status_code == 201 and created.json()["email"] == NFC
     again = await users_client.post("/auth/register", json=body(NFD))
@@ -55,14 +57,14 @@ async def test_nfc_and_nfd_are_one_address(users_client: httpx.AsyncClient, user
         assert (await users_api.login(form)).status_code == 200, ascii(form)
 
 
-async def test_an_idna_domain_logs_in_in_either_spelling(users_api: Any) -> None:
+async def test_an_idna_domain_logs_in_in_either_spelling(users_api: UsersApi) -> None:
     await users_api.register("ayu@ex\u00e4mple.com")
     assert (await users_api.login("AYU@xn--exmple-cua.com")).status_code == 200
     assert (await users_api.login("ayu@EX\u00c4MPLE.COM")).status_code == 200
 
 
 async def test_accented_and_plain_letters_are_different_addresses(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     # MariaDB's default collation calls these equal; a customer must not be refused.
     for email in (NFC, "jose@example.com", "strasse@example.com", "stra\u00dfe@example.com"):
@@ -72,7 +74,7 @@ async def test_accented_and_plain_letters_are_different_addresses(
 
 
 async def test_an_email_change_is_normalised_and_collides_in_any_form(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     await users_api.register(NFC)
     account = await users_api.account()
@@ -83,7 +85,7 @@ async def test_an_email_change_is_normalised_and_collides_in_any_form(
 
 
 async def test_admin_search_matches_any_form(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account(admin=True)
     await users_api.register(NFC)

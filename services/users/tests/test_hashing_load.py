@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import AppFactory, ClientFrom, UsersApi
 
 from pasar_users.passwords import HashingGate, Work
 from pasar_users.problems import HashingBusy
@@ -25,7 +26,9 @@ def registration(email: str) -> dict[str, str]:
 # --- registrations per address ----------------------------------------------------
 
 
-async def test_registrations_per_address_are_limited(users_app_with: Any, client_from: Any) -> None:
+async def test_registrations_per_address_are_limited(
+    users_app_with: AppFactory, client_from: ClientFrom
+) -> None:
     async with (
         users_app_with(registrations_per_address=3, registration_window_seconds=3600) as app,
         client_from(app, "198.51.100.7") as flood,
@@ -48,7 +51,7 @@ async def test_registrations_per_address_are_limited(users_app_with: Any, client
 
 
 async def test_a_concurrent_burst_of_registrations_is_counted_as_it_arrives(
-    users_app_with: Any, client_from: Any
+    users_app_with: AppFactory, client_from: ClientFrom
 ) -> None:
     async with users_app_with(registrations_per_address=5) as app, client_from(app) as client:
         responses = await asyncio.gather(
@@ -90,7 +93,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 async def test_a_registration_flood_is_shed_and_a_login_goes_first(
-    users_app_with: Any, users_api: Any, monkeypatch: pytest.MonkeyPatch
+    users_app_with: AppFactory, users_api: UsersApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with users_app_with(argon2_concurrency=1, argon2_max_waiting=2) as app:
         transport = httpx.ASGITransport(app=app)
@@ -157,7 +160,7 @@ async def test_the_gate_runs_verifications_before_hashes() -> None:
     await until(lambda: gate.running == 1)
     for name, work in (("h1", Work.HASH), ("v1", Work.VERIFY), ("h2", Work.HASH)):
         tasks.append(asyncio.create_task(job(name, work)))
-        await until(lambda n=len(tasks) - 1: gate.waiting == n)
+        await until(lambda: gate.waiting == len(tasks) - 1)
     tasks.append(asyncio.create_task(job("v2", Work.VERIFY)))
     await until(lambda: gate.waiting == 4)
     hold.set()
@@ -219,7 +222,9 @@ async def test_a_waiter_gives_up_after_the_longest_wait_and_leaks_nothing() -> N
         assert gate.running == 1
 
 
-async def test_requests_beyond_the_limits_never_500(users_app: FastAPI, users_api: Any) -> None:
+async def test_requests_beyond_the_limits_never_500(
+    users_app: FastAPI, users_api: UsersApi
+) -> None:
     # The default gate with cheap hashes: a burst is simply served.
     responses = await asyncio.gather(
         *(

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import func, select
-from users_support import ORDERS_SECRET
+from testdata import ORDERS_SECRET
+from users_support import ClientFrom, UsersApi
 
 from pasar_users.tables import attempts
 
@@ -87,7 +87,7 @@ async def test_over_long_basic_credentials_are_invalid_client(
 
 @pytest.mark.parametrize("host", ["not-an-ip", "1" * 10_000, "203.0.113.7, 10.0.0.1"])
 async def test_a_client_address_that_is_no_ip_is_refused_before_any_query(
-    users_app: FastAPI, client_from: Any, host: str
+    users_app: FastAPI, client_from: ClientFrom, host: str
 ) -> None:
     async with client_from(users_app, host) as client:
         login = await client.post(
@@ -152,7 +152,7 @@ async def test_a_forwarded_address_from_a_trusted_proxy_is_checked(users_app: Fa
     ],
 )
 async def test_ids_outside_the_id_rule_are_404_without_echo(
-    users_client: httpx.AsyncClient, users_api: Any, method: str, path: str
+    users_client: httpx.AsyncClient, users_api: UsersApi, method: str, path: str
 ) -> None:
     # As in products and orders: such an id names nothing, so it is the route's own 404,
     # answered without a query and without repeating the id; a caller without a token

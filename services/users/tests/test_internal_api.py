@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from users_support import UsersApi
 
 
 def event(user_id: str, **overrides: Any) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def event(user_id: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-async def test_internal_user(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_internal_user(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     account = await users_api.account("eka@example.com")
     auth = {"Authorization": f"Bearer {await users_api.service_token(scope='users:read')}"}
     response = await users_client.get(f"/internal/users/{account.id}", headers=auth)
@@ -39,7 +40,7 @@ async def test_internal_user(users_client: httpx.AsyncClient, users_api: Any) ->
 
 
 async def test_repeated_event_is_stored_once(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     auth = {"Authorization": f"Bearer {await users_api.service_token(scope='notifications:write')}"}
@@ -62,7 +63,7 @@ async def test_repeated_event_is_stored_once(
 
 
 async def test_any_short_type_and_optional_order_fields(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     auth = {"Authorization": f"Bearer {await users_api.service_token()}"}
@@ -76,7 +77,9 @@ async def test_any_short_type_and_optional_order_fields(
     assert item["order_id"] is None and item["status"] is None
 
 
-async def test_unknown_user_is_refused(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_unknown_user_is_refused(
+    users_client: httpx.AsyncClient, users_api: UsersApi
+) -> None:
     auth = {"Authorization": f"Bearer {await users_api.service_token()}"}
     response = await users_client.post(
         "/internal/notifications", json=event("nobody"), headers=auth
@@ -100,7 +103,7 @@ async def test_unknown_user_is_refused(users_client: httpx.AsyncClient, users_ap
     ],
 )
 async def test_invalid_notifications_are_422(
-    users_client: httpx.AsyncClient, users_api: Any, overrides: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, overrides: dict[str, Any]
 ) -> None:
     account = await users_api.account()
     auth = {"Authorization": f"Bearer {await users_api.service_token()}"}
@@ -111,7 +114,7 @@ async def test_invalid_notifications_are_422(
 
 
 async def test_occurred_at_is_stored_in_utc(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     auth = {"Authorization": f"Bearer {await users_api.service_token()}"}

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from pasar_kit.auth import SigningKey, StaticKeys, TokenVerifier, access_claims, jwks_document
-from pasar_kit.db import Database
+from pasar_kit.db import Database, utcnow
 from pasar_users.keys import (
     KeyRing,
     ensure_signing_key,
@@ -25,7 +25,9 @@ async def test_first_key_is_created_once_under_concurrent_starts(users_db: Datab
 
     async with users_db.write() as conn:
         await conn.execute(delete(signing_keys))
-    results = await asyncio.gather(*(ensure_signing_key(db=users_db) for _ in range(6)))
+    results = await asyncio.gather(
+        *(ensure_signing_key(db=users_db, now=utcnow()) for _ in range(6))
+    )
     kids = {tuple(key.kid for key in keys) for keys in results}
     assert len(kids) == 1, "every replica reads back the same key"
     assert len(await load_keys(db=users_db)) == 1
@@ -33,7 +35,7 @@ async def test_first_key_is_created_once_under_concurrent_starts(users_db: Datab
 
 async def test_rotation_adds_a_newest_key_and_keeps_the_old_published(users_db: Database) -> None:
     (old,) = await load_keys(db=users_db)
-    new_kid = await rotate_signing_key(db=users_db)
+    new_kid = await rotate_signing_key(db=users_db, now=utcnow())
     keys = await load_keys(db=users_db)
     assert [key.kid for key in keys] == [new_kid, old.kid]
 
@@ -49,18 +51,18 @@ async def test_rotation_adds_a_newest_key_and_keeps_the_old_published(users_db: 
 async def test_concurrent_rotations_all_succeed_with_distinct_generations(
     users_db: Database,
 ) -> None:
-    kids = await asyncio.gather(*(rotate_signing_key(db=users_db) for _ in range(4)))
+    kids = await asyncio.gather(*(rotate_signing_key(db=users_db, now=utcnow()) for _ in range(4)))
     assert len(set(kids)) == 4
     assert len(await load_keys(db=users_db)) == 5
 
 
 async def test_retire_unpublishes_an_old_key_but_not_the_current_one(users_db: Database) -> None:
     (old,) = await load_keys(db=users_db)
-    new_kid = await rotate_signing_key(db=users_db)
+    new_kid = await rotate_signing_key(db=users_db, now=utcnow())
     with pytest.raises(ValueError):
-        await retire_signing_key(db=users_db, kid=new_kid)
-    assert await retire_signing_key(db=users_db, kid=old.kid)
-    assert not await retire_signing_key(db=users_db, kid=old.kid)
+        await retire_signing_key(db=users_db, kid=new_kid, now=utcnow())
+    assert await retire_signing_key(db=users_db, kid=old.kid, now=utcnow())
+    assert not await retire_signing_key(db=users_db, kid=old.kid, now=utcnow())
     assert [key.kid for key in await load_keys(db=users_db)] == [new_kid]
 
 

@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
+from users_support import UsersApi
 
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import upgrade
@@ -85,7 +86,7 @@ async def test_workers_start_and_stop_with_the_app(users_database_url: str) -> N
         ring = app.state.runtime.authority.keys
         from pasar_users.keys import rotate_signing_key
 
-        new_kid = await rotate_signing_key(db=app.state.db)
+        new_kid = await rotate_signing_key(db=app.state.db, now=utcnow())
         for _ in range(200):  # the reload job picks the rotation up by itself
             if ring.signing is not None and ring.signing.kid == new_kid:
                 break
@@ -95,14 +96,17 @@ async def test_workers_start_and_stop_with_the_app(users_database_url: str) -> N
 
 async def test_throttle_purge_forgets_only_old_attempts(users_app: FastAPI) -> None:
     db: Database = users_app.state.db
-    throttle = Throttle(db, ThrottlePolicy(window_seconds=300, registration_window_seconds=600))
+    now = utcnow()
+    throttle = Throttle(
+        db, ThrottlePolicy(window_seconds=300, registration_window_seconds=600), clock=lambda: now
+    )
     row = {"kind": "login", "address": "192.0.2.1"}
     async with db.write() as conn:
         await conn.execute(
             insert(attempts),
             [
-                {**row, "subject": "old@example.com", "at": utcnow() - timedelta(seconds=601)},
-                {**row, "subject": "new@example.com", "at": utcnow() - timedelta(seconds=599)},
+                {**row, "subject": "old@example.com", "at": now - timedelta(seconds=601)},
+                {**row, "subject": "new@example.com", "at": now - timedelta(seconds=599)},
             ],
         )
     assert await throttle.purge() == 1
@@ -112,7 +116,7 @@ async def test_throttle_purge_forgets_only_old_attempts(users_app: FastAPI) -> N
 
 
 async def test_a_replica_verifies_tokens_signed_with_a_key_rotated_elsewhere(
-    users_database_url: str, users_api: Any
+    users_database_url: str, users_api: UsersApi
 ) -> None:
     from pasar_users.keys import rotate_signing_key
 
@@ -126,7 +130,7 @@ async def test_a_replica_verifies_tokens_signed_with_a_key_rotated_elsewhere(
     )
     replica_a, replica_b = create_app(settings), create_app(settings)
     async with lifespan_of(replica_a), lifespan_of(replica_b):
-        new_kid = await rotate_signing_key(db=replica_a.state.db)
+        new_kid = await rotate_signing_key(db=replica_a.state.db, now=utcnow())
         transport_a = httpx.ASGITransport(app=replica_a)
         transport_b = httpx.ASGITransport(app=replica_b)
         async with (

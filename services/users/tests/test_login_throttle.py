@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from users_support import ORDERS_SECRET, PASSWORD
+from testdata import ORDERS_SECRET, PASSWORD
+from users_support import AppFactory, ClientFrom
 
 SERVICE = {
     "grant_type": "client_credentials",
@@ -42,7 +43,7 @@ def assert_throttled(response: httpx.Response, retry_after: int | None = None) -
 
 
 async def test_password_failures_never_refuse_a_service_its_token(
-    users_app_with: Any, client_from: Any
+    users_app_with: AppFactory, client_from: ClientFrom
 ) -> None:
     # The issue: 20 bad logins from the one address of `pasar up` stopped all ordering.
     async with users_app_with(login_address_max_failures=10) as app, client_from(app) as client:
@@ -55,7 +56,7 @@ async def test_password_failures_never_refuse_a_service_its_token(
 
 
 async def test_guesses_from_one_address_get_growing_delays(
-    users_app: FastAPI, client_from: Any, age_attempts: Any
+    users_app: FastAPI, client_from: ClientFrom, age_attempts: Any
 ) -> None:
     db = users_app.state.db
     async with client_from(users_app, "198.51.100.7") as client:
@@ -79,7 +80,9 @@ async def test_guesses_from_one_address_get_growing_delays(
             assert wrong.status_code == 400
 
 
-async def test_a_guesser_cannot_lock_the_owner_out(users_app_with: Any, client_from: Any) -> None:
+async def test_a_guesser_cannot_lock_the_owner_out(
+    users_app_with: AppFactory, client_from: ClientFrom
+) -> None:
     # No per-address delay here, to show the account-wide rule on its own.
     async with (
         users_app_with(login_pair_free_failures=1000, login_account_soft_limit=20) as app,
@@ -97,7 +100,7 @@ async def test_a_guesser_cannot_lock_the_owner_out(users_app_with: Any, client_f
 
 
 async def test_a_guesser_on_many_addresses_gets_one_try_per_address(
-    users_app_with: Any, client_from: Any
+    users_app_with: AppFactory, client_from: ClientFrom
 ) -> None:
     async with users_app_with(login_account_soft_limit=5) as app:
         async with client_from(app, "192.0.2.10") as owner:
@@ -113,7 +116,7 @@ async def test_a_guesser_on_many_addresses_gets_one_try_per_address(
 
 
 async def test_failures_spread_over_accounts_leave_the_address_open(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     # Twenty used to lock the address for everybody behind it (a NAT, the storefront).
     async with client_from(users_app, "198.51.100.7") as client:
@@ -125,7 +128,7 @@ async def test_failures_spread_over_accounts_leave_the_address_open(
 
 
 async def test_an_address_ceiling_holds_across_accounts_then_reopens(
-    users_app_with: Any, client_from: Any, age_attempts: Any
+    users_app_with: AppFactory, client_from: ClientFrom, age_attempts: Any
 ) -> None:
     async with (
         users_app_with(login_address_max_failures=10, login_window_seconds=600) as app,
@@ -146,7 +149,7 @@ async def test_an_address_ceiling_holds_across_accounts_then_reopens(
 
 
 async def test_a_burst_of_concurrent_guesses_is_counted_as_it_arrives(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     async with client_from(users_app, "198.51.100.7") as client:
         await register(client, "dewi@example.com")
@@ -161,7 +164,7 @@ async def test_a_burst_of_concurrent_guesses_is_counted_as_it_arrives(
 
 
 async def test_another_address_success_does_not_clear_a_guessers_count(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     async with (
         client_from(users_app, "203.0.113.66") as attacker,
@@ -176,7 +179,7 @@ async def test_another_address_success_does_not_clear_a_guessers_count(
 
 
 async def test_unknown_accounts_are_throttled_the_same_way(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     async with client_from(users_app, "198.51.100.7") as client:
         for _ in range(5):
@@ -186,7 +189,7 @@ async def test_unknown_accounts_are_throttled_the_same_way(
 
 
 async def test_bad_client_secrets_slow_that_address_not_the_client(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     bad = {**SERVICE, "client_secret": "guess"}
     async with (
@@ -201,7 +204,7 @@ async def test_bad_client_secrets_slow_that_address_not_the_client(
 
 
 async def test_a_client_name_typed_as_a_username_is_another_throttle(
-    users_app: FastAPI, client_from: Any
+    users_app: FastAPI, client_from: ClientFrom
 ) -> None:
     # Password logins for "orders" never count against the client "orders".
     async with client_from(users_app) as client:

@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import UsersApi
 
 
-async def test_profile(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_profile(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     account = await users_api.account("rina@example.com")
     response = await users_client.get("/users/me", headers=account.headers)
     assert response.status_code == 200
@@ -20,7 +21,7 @@ async def test_profile(users_client: httpx.AsyncClient, users_api: Any) -> None:
     assert profile["created_at"].endswith("Z")
 
 
-async def test_patch_profile(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_patch_profile(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     account = await users_api.account("rina@example.com")
     response = await users_client.patch(
         "/users/me",
@@ -45,7 +46,7 @@ async def test_patch_profile(users_client: httpx.AsyncClient, users_api: Any) ->
 
 
 async def test_patch_is_partial_and_null_clears_optional_fields(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     await users_client.patch("/users/me", headers=account.headers, json={"phone": "123"})
@@ -58,7 +59,7 @@ async def test_patch_is_partial_and_null_clears_optional_fields(
     assert response.json()["full_name"] == "Only Name"
 
 
-async def test_patch_email_taken(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_patch_email_taken(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     await users_api.register("taken@example.com")
     account = await users_api.account()
     response = await users_client.patch(
@@ -71,7 +72,7 @@ async def test_patch_email_taken(users_client: httpx.AsyncClient, users_api: Any
 
 
 async def test_patch_own_email_unchanged_is_fine(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     response = await users_client.patch(
@@ -94,7 +95,7 @@ async def test_patch_own_email_unchanged_is_fine(
     ],
 )
 async def test_patch_refuses_invalid_or_forbidden_fields(
-    users_client: httpx.AsyncClient, users_api: Any, body: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, body: dict[str, Any]
 ) -> None:
     account = await users_api.account()
     response = await users_client.patch("/users/me", headers=account.headers, json=body)
@@ -103,7 +104,7 @@ async def test_patch_refuses_invalid_or_forbidden_fields(
     assert me["role"] == "customer"
 
 
-async def test_change_password(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_change_password(users_client: httpx.AsyncClient, users_api: UsersApi) -> None:
     account = await users_api.account()
     second_device = (await users_api.login(account.email)).json()["refresh_token"]
     response = await users_client.put(
@@ -123,7 +124,7 @@ async def test_change_password(users_client: httpx.AsyncClient, users_api: Any) 
 
 
 async def test_change_password_with_a_wrong_current_password(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     response = await users_client.put(
@@ -146,7 +147,7 @@ async def test_change_password_with_a_wrong_current_password(
     ],
 )
 async def test_change_password_validation(
-    users_client: httpx.AsyncClient, users_api: Any, body: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, body: dict[str, Any]
 ) -> None:
     account = await users_api.account()
     response = await users_client.put("/users/me/password", headers=account.headers, json=body)
@@ -176,7 +177,7 @@ async def notify(
 
 
 async def test_inbox_newest_first_with_pagination_and_unread_filter(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     other = await users_api.account()
@@ -220,7 +221,7 @@ async def test_inbox_newest_first_with_pagination_and_unread_filter(
 
 
 async def test_someone_elses_notification_is_not_found(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     owner = await users_api.account()
     snoop = await users_api.account()
@@ -256,7 +257,7 @@ async def test_someone_elses_notification_is_not_found(
     ],
 )
 async def test_inbox_pagination_bounds(
-    users_client: httpx.AsyncClient, users_api: Any, params: dict[str, Any]
+    users_client: httpx.AsyncClient, users_api: UsersApi, params: dict[str, Any]
 ) -> None:
     account = await users_api.account()
     response = await users_client.get(

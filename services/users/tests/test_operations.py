@@ -10,6 +10,7 @@ import httpx
 import jwt
 import pytest
 from pydantic import ValidationError
+from users_support import UsersApi
 
 from pasar_kit.auth import SigningKey
 from pasar_kit.testing import lifespan_of
@@ -65,7 +66,7 @@ async def test_not_ready_without_a_database_schema(tmp_path: Path) -> None:
 
 
 async def test_configured_signing_key_is_the_only_one(
-    users_database_url: str, users_api: Any
+    users_database_url: str, users_api: UsersApi
 ) -> None:
     key = SigningKey.generate()
     settings = Settings(

@@ -1,22 +1,22 @@
-"""The users service as other services meet it: over real HTTP, through the kit's
+"""The User-Service as other services meet it: over real HTTP, through the kit's
 client-credentials client, resilient client and cached JWKS."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import jwt
 from fastapi import FastAPI
-from users_support import ORDERS_SECRET
+from testdata import ORDERS_SECRET
+from users_support import UsersApi
 
 from pasar_kit.auth import RemoteJWKS, TokenVerifier
+from pasar_kit.db import utcnow
 from pasar_kit.http import ClientCredentials, ServiceClient
 from pasar_kit.testing import serve
 from pasar_users.keys import rotate_signing_key
 
 
-async def test_kit_clients_against_the_served_app(users_app: FastAPI, users_api: Any) -> None:
+async def test_kit_clients_against_the_served_app(users_app: FastAPI, users_api: UsersApi) -> None:
     account = await users_api.account()
     async with serve(users_app) as base_url:
         credentials = ClientCredentials(
@@ -54,7 +54,7 @@ async def test_kit_clients_against_the_served_app(users_app: FastAPI, users_api:
         assert principal.subject == account.id and principal.role == "customer"
 
         # After a rotation the verifier learns the new key from the JWKS by itself.
-        new_kid = await rotate_signing_key(db=users_app.state.db)
+        new_kid = await rotate_signing_key(db=users_app.state.db, now=utcnow())
         async with httpx.AsyncClient(base_url=base_url) as http:
             await http.get("/.well-known/jwks.json")  # this replica reloads its ring
             login = await http.post(

@@ -44,7 +44,7 @@ async def test_needs_rehash_when_parameters_change() -> None:
 
 
 def test_defaults_meet_owasp_minimums() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     # OWASP: argon2id with m >= 19 MiB, t >= 2, p >= 1.
     assert settings.argon2_memory_kib >= 19 * 1024
     assert settings.argon2_time_cost >= 2

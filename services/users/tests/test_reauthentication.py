@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import ClientFrom, UsersApi
 
 
 async def change_password(
@@ -21,7 +22,7 @@ async def change_password(
 
 
 async def test_a_new_email_needs_the_current_password(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account("rina@example.com")
     missing = await users_client.patch(
@@ -49,7 +50,7 @@ async def test_a_new_email_needs_the_current_password(
 
 
 async def test_the_same_email_needs_no_password(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account("rina@example.com")
     response = await users_client.patch(
@@ -60,7 +61,7 @@ async def test_the_same_email_needs_no_password(
 
 
 async def test_wrong_current_passwords_are_throttled_per_account(
-    users_app: FastAPI, users_api: Any, client_from: Any, age_attempts: Any
+    users_app: FastAPI, users_api: UsersApi, client_from: ClientFrom, age_attempts: Any
 ) -> None:
     account = await users_api.account()
     async with (

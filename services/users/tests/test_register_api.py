@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from users_support import UsersApi
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -74,7 +75,7 @@ async def test_missing_fields_are_422(users_client: httpx.AsyncClient, missing: 
 
 
 async def test_long_password_is_accepted_and_not_truncated(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     password = "p" * 1024
     response = await users_client.post("/auth/register", json=body(password=password))

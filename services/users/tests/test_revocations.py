@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from users_support import PASSWORD
+from testdata import PASSWORD
+from users_support import UsersApi
 
 from pasar_kit.db import utcnow
 from pasar_users.tables import users
@@ -39,7 +41,7 @@ def revoked(body: dict[str, Any]) -> dict[str, float]:
 
 
 async def test_changes_that_revoke_are_listed_with_their_instant(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account(admin=True)
     service = await users_api.service_token(scope="users:read")
@@ -93,7 +95,7 @@ async def test_changes_that_revoke_are_listed_with_their_instant(
 
 
 async def test_reactivation_does_not_bring_old_tokens_back(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account(admin=True)
     service = await users_api.service_token()
@@ -107,7 +109,7 @@ async def test_reactivation_does_not_bring_old_tokens_back(
 
 
 async def test_only_revocations_within_the_horizon_are_listed(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     service = await users_api.service_token()
     old, recent = await users_api.account(), await users_api.account()
@@ -128,9 +130,9 @@ async def test_only_revocations_within_the_horizon_are_listed(
     [("anonymous", 401), ("customer", 403), ("admin", 403), ("no_scope", 403), ("write", 403)],
 )
 async def test_only_a_service_with_users_read_may_poll(
-    users_client: httpx.AsyncClient, users_api: Any, who: str, status: int
+    users_client: httpx.AsyncClient, users_api: UsersApi, who: str, status: int
 ) -> None:
-    tokens = {
+    tokens: dict[str, Callable[[], Awaitable[str]]] = {
         "customer": lambda: _user_token(users_api, admin=False),
         "admin": lambda: _user_token(users_api, admin=True),
         "no_scope": lambda: users_api.service_token("reporting", "reporting-secret-for-tests"),
@@ -141,14 +143,14 @@ async def test_only_a_service_with_users_read_may_poll(
     assert response.status_code == status, response.text
 
 
-async def _user_token(users_api: Any, *, admin: bool) -> str:
+async def _user_token(users_api: UsersApi, *, admin: bool) -> str:
     account = await users_api.account(admin=admin)
     token: str = account.access_token
     return token
 
 
 async def test_a_token_issued_just_after_a_change_is_accepted(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     service = await users_api.service_token()
@@ -172,7 +174,7 @@ async def test_a_token_issued_just_after_a_change_is_accepted(
 
 
 async def test_a_demoted_admins_token_is_refused_and_a_refresh_is_a_customer(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     admin = await users_api.account(admin=True)
     other = await users_api.account(admin=True)
@@ -191,7 +193,7 @@ async def test_a_demoted_admins_token_is_refused_and_a_refresh_is_a_customer(
 
 
 async def test_no_token_carries_a_stale_role_past_a_demotion(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     """Logins and refreshes racing a demotion: any token still saying admin was issued
     before the demotion's not_before, so every verifier refuses it."""

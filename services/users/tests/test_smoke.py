@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
+from users_support import UsersApi
 
 
 async def test_register_login_and_internal_path(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     me = await users_client.get("/users/me", headers=account.headers)

@@ -10,7 +10,8 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from users_support import ORDERS_SECRET, PASSWORD
+from testdata import ORDERS_SECRET, PASSWORD
+from users_support import UsersApi
 
 from pasar_users.tables import refresh_families, users
 
@@ -41,7 +42,7 @@ async def jwk_for(client: httpx.AsyncClient, access_token: str) -> jwt.PyJWK:
 
 
 async def test_password_grant_issues_an_eddsa_user_token(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     user = await users_api.register("dewi@example.com")
     response = await users_api.login("DEWI@example.com ")
@@ -69,7 +70,7 @@ async def test_password_grant_issues_an_eddsa_user_token(
 
 
 async def test_unknown_email_and_wrong_password_answer_identically(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     await users_api.register("dewi@example.com")
     wrong = await users_api.login("dewi@example.com", "wrong password")
@@ -107,7 +108,9 @@ async def test_json_body_is_not_a_token_request(users_client: httpx.AsyncClient)
     assert_oauth_error(response, 400, "invalid_request")
 
 
-async def test_login_rehashes_when_parameters_changed(users_app: FastAPI, users_api: Any) -> None:
+async def test_login_rehashes_when_parameters_changed(
+    users_app: FastAPI, users_api: UsersApi
+) -> None:
     from pasar_users.passwords import Passwords
 
     user = await users_api.register("dewi@example.com")
@@ -130,7 +133,7 @@ async def test_login_rehashes_when_parameters_changed(users_app: FastAPI, users_
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     first = account.refresh_token
@@ -156,7 +159,7 @@ async def test_refresh_with_garbage_is_invalid_grant(users_client: httpx.AsyncCl
 
 
 async def test_refresh_after_absolute_expiry_is_refused(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     from datetime import timedelta
 
@@ -174,7 +177,7 @@ async def test_refresh_after_absolute_expiry_is_refused(
 
 
 async def test_refresh_family_expiry_is_the_configured_ttl(
-    users_app: FastAPI, users_api: Any
+    users_app: FastAPI, users_api: UsersApi
 ) -> None:
     await users_api.account()
     async with users_app.state.db.read() as conn:
@@ -187,7 +190,9 @@ async def test_refresh_family_expiry_is_the_configured_ttl(
 # --- logout -----------------------------------------------------------------------
 
 
-async def test_logout_revokes_the_family(users_client: httpx.AsyncClient, users_api: Any) -> None:
+async def test_logout_revokes_the_family(
+    users_client: httpx.AsyncClient, users_api: UsersApi
+) -> None:
     account = await users_api.account()
     rotated = await token(
         users_client, grant_type="refresh_token", refresh_token=account.refresh_token
@@ -200,7 +205,7 @@ async def test_logout_revokes_the_family(users_client: httpx.AsyncClient, users_
 
 
 async def test_logout_of_one_device_keeps_the_others(
-    users_client: httpx.AsyncClient, users_api: Any
+    users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
     account = await users_api.account()
     other = (await users_api.login(account.email)).json()["refresh_token"]
@@ -349,12 +354,13 @@ async def test_jwks_publishes_public_keys_only(users_client: httpx.AsyncClient) 
 
 
 async def test_jwks_follows_a_rotation_and_tokens_of_both_keys_verify(
-    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: Any
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_api: UsersApi
 ) -> None:
+    from pasar_kit.db import utcnow
     from pasar_users.keys import rotate_signing_key
 
     before = await users_api.account()
-    new_kid = await rotate_signing_key(db=users_app.state.db)
+    new_kid = await rotate_signing_key(db=users_app.state.db, now=utcnow())
     keys = (await users_client.get("/.well-known/jwks.json")).json()["keys"]
     assert len(keys) == 2 and keys[0]["kid"] == new_kid
     after = await users_api.account()
@@ -367,7 +373,7 @@ async def test_jwks_follows_a_rotation_and_tokens_of_both_keys_verify(
 
 
 async def test_bad_user_credentials_are_400_invalid_grant_without_a_challenge(
-    users_api: Any,
+    users_api: UsersApi,
 ) -> None:
     await users_api.register("dewi@example.com")
     response = await users_api.login("dewi@example.com", "wrong password")
@@ -399,7 +405,7 @@ async def test_bad_client_credentials_in_the_form_are_401_invalid_client(
     assert response.headers["www-authenticate"] == 'Basic realm="pasar"'
 
 
-async def test_access_tokens_carry_a_sub_second_iat(users_api: Any) -> None:
+async def test_access_tokens_carry_a_sub_second_iat(users_api: UsersApi) -> None:
     account = await users_api.account()
     claims = jwt.decode(account.access_token, options={"verify_signature": False})
     assert isinstance(claims["iat"], float)  # JSON 1795650388.123456, not 1795650388

@@ -17,7 +17,9 @@ from pasar_users import accounts, grants, keys, tokens
 from pasar_users.deps import (
     AuthorityDep,
     ClientAddress,
+    ClockDep,
     DatabaseDep,
+    Now,
     PasswordsDep,
     ThrottleDep,
     client_address,
@@ -71,6 +73,7 @@ async def register(
     passwords: PasswordsDep,
     throttle: ThrottleDep,
     address: ClientAddress,
+    now: Now,
     response: Response,
 ) -> UserPublic:
     """Create a customer account (a limited number per client address and hour)."""
@@ -82,6 +85,7 @@ async def register(
         email=body.email,
         password=body.password,
         full_name=body.full_name,
+        now=now,
     )
     response.headers["Location"] = "/users/me"
     return UserPublic.model_validate(user, from_attributes=True)
@@ -131,6 +135,7 @@ async def token(
     request: Request,
     response: Response,
     authority: AuthorityDep,
+    clock: ClockDep,
     grant_type: FormField = None,
     username: FormField = None,
     password: FormField = None,
@@ -160,12 +165,14 @@ async def token(
         if not username or not password:
             raise InvalidRequest("username and password are required.")
         grant = await grants.password_grant(
-            authority=authority, username=username, password=password, address=address
+            authority=authority, username=username, password=password, address=address, clock=clock
         )
     elif grant_type == "refresh_token":
         if not refresh_token:
             raise InvalidRequest("refresh_token is required.")
-        grant = await grants.refresh_grant(authority=authority, refresh_token=refresh_token)
+        grant = await grants.refresh_grant(
+            authority=authority, refresh_token=refresh_token, now=clock()
+        )
     elif grant_type == "client_credentials":
         basic = _basic_client(request)
         if basic is not None:
@@ -195,9 +202,9 @@ async def token(
     operation_id="logout",
     responses=problems(422),
 )
-async def logout(body: LogoutRequest, db: DatabaseDep) -> Response:
+async def logout(body: LogoutRequest, db: DatabaseDep, now: Now) -> Response:
     """The refresh token's whole family stops working. Unknown tokens are not an error."""
-    await tokens.revoke_family_of(db=db, token=body.refresh_token)
+    await tokens.revoke_family_of(db=db, token=body.refresh_token, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

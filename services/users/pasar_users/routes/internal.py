@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.deps import AuthorityDep, DatabaseDep, UserId
+from pasar_users.deps import AuthorityDep, DatabaseDep, Now, UserId
 from pasar_users.schemas import InternalUser, NotificationCreate, TokenRevocation, TokenRevocations
 
 router = APIRouter(prefix="/internal", tags=["internal"])
@@ -29,14 +29,14 @@ async def get_user(_service: UsersReader, user_id: UserId, db: DatabaseDep) -> I
     "/token-revocations", operation_id="internal_token_revocations", responses=problems(401, 403)
 )
 async def token_revocations(
-    _service: UsersReader, authority: AuthorityDep, response: Response
+    _service: UsersReader, authority: AuthorityDep, now: Now, response: Response
 ) -> TokenRevocations:
     """Users whose access tokens were revoked (deactivation, role or password change)
     within the last ``horizon_seconds`` (the access-token lifetime plus a minute). A
     verifier refuses a token whose ``sub`` is listed and whose ``iat`` is earlier than
     ``not_before``. Polled every few seconds by every replica of products and orders."""
     horizon = authority.policy.revocation_horizon_seconds
-    revoked = await accounts.token_revocations(db=authority.db, horizon_seconds=horizon)
+    revoked = await accounts.token_revocations(db=authority.db, horizon_seconds=horizon, now=now)
     response.headers["Cache-Control"] = "no-store"
     return TokenRevocations(
         revocations=[
@@ -55,8 +55,8 @@ async def token_revocations(
     responses=problems(401, 403, 422),
 )
 async def post_notification(
-    body: NotificationCreate, _service: NotificationWriter, db: DatabaseDep
+    body: NotificationCreate, _service: NotificationWriter, db: DatabaseDep, now: Now
 ) -> Response:
     """Store a notification for a user; a repeated ``event_id`` stores nothing new."""
-    await notifications.deliver(db=db, **body.model_dump())
+    await notifications.deliver(db=db, now=now, **body.model_dump())
     return Response(status_code=status.HTTP_202_ACCEPTED)

@@ -9,15 +9,16 @@ from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
 from pasar_users.deps import (
     ClientAddress,
+    ClockDep,
     DatabaseDep,
     Me,
     NotificationId,
+    Now,
     PasswordsDep,
     ThrottleDep,
 )
 from pasar_users.schemas import (
     NotificationPage,
-    NotificationPublic,
     PasswordChange,
     UserPublic,
     UserUpdate,
@@ -40,6 +41,7 @@ async def update_me(
     passwords: PasswordsDep,
     throttle: ThrottleDep,
     address: ClientAddress,
+    now: Now,
 ) -> UserPublic:
     """Edit your name, phone, address or email; a new email needs ``current_password``
     (403 ``wrong_password``, 429 ``too_many_attempts`` after repeated wrong ones)."""
@@ -51,6 +53,7 @@ async def update_me(
         user_id=me.id,
         address=address,
         changes=changes,
+        now=now,
         current_password=body.current_password,
     )
     return UserPublic.model_validate(user, from_attributes=True)
@@ -69,6 +72,7 @@ async def change_password(
     passwords: PasswordsDep,
     throttle: ThrottleDep,
     address: ClientAddress,
+    clock: ClockDep,
 ) -> Response:
     """Set a new password; every refresh token you hold stops working, and so does every
     access token issued before. Wrong current passwords are throttled per account."""
@@ -80,6 +84,7 @@ async def change_password(
         address=address,
         current_password=body.current_password,
         new_password=body.new_password,
+        clock=clock,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -97,7 +102,7 @@ async def list_notifications(
         db=db, user_id=me.id, unread_only=unread, limit=limit, offset=offset
     )
     return NotificationPage(
-        items=[NotificationPublic.model_validate(n, from_attributes=True) for n in items],
+        items=list(items),
         total=total,
         limit=limit,
         offset=offset,
@@ -110,7 +115,7 @@ async def list_notifications(
     operation_id="mark_notification_read",
     responses=problems(401, 403, 404),
 )
-async def mark_read(me: Me, notification_id: NotificationId, db: DatabaseDep) -> Response:
+async def mark_read(me: Me, notification_id: NotificationId, db: DatabaseDep, now: Now) -> Response:
     """Mark one notification read (idempotent)."""
-    await notifications.mark_read(db=db, user_id=me.id, notification_id=notification_id)
+    await notifications.mark_read(db=db, user_id=me.id, notification_id=notification_id, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
