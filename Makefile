@@ -6,6 +6,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pasar-installed
 PACKAGES := packages/kit services/users services/products services/orders web cli
+SUITES   := packages/kit/tests services/users/tests services/products/tests \
+            services/orders/tests web/tests cli/tests tests/contract tests/e2e tests/browser
 
 .PHONY: run test test-mariadb test-postgres test-all lint typecheck bench messages screenshots clean
 
@@ -29,6 +31,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy -p pasar_kit -p pasar_users -p pasar_products -p pasar_orders -p pasar_web -p pasar_cli
+	@# The tests too, one suite a run: each has its own conftest.py and support module.
+	@for suite in $(SUITES) bench; do \
+		echo "mypy $$suite"; MYPYPATH=$$suite $(BIN)/mypy $$suite || exit 1; done
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

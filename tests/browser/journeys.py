@@ -10,8 +10,8 @@ import re
 import secrets
 
 from playwright.sync_api import Page, expect
+from testdata import PASSWORD
 
-PASSWORD = "kata-sandi-rahasia"
 ADDRESS = {
     "Nomor telepon": "+62 811 2222 333",
     "Alamat": "Jl. Melati No. 5, RT 02/RW 03",

@@ -8,9 +8,9 @@ import uuid
 import httpx
 from journeys import ADDRESS, add_to_cart, check_out, log_in, place_order, register
 from playwright.sync_api import Page, expect
-from shoplib import ADDRESS as API_ADDRESS
 from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, RunningShop
 from shoplib import register as api_register
+from testdata import ADDRESS as API_ADDRESS
 
 
 def test_a_customer_shops_orders_follows_and_cancels(shop: RunningShop, page: Page) -> None:

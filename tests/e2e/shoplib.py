@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from testdata import ADDRESS, PASSWORD
 
 from pasar_kit.testing import fresh_database
 
@@ -163,15 +164,6 @@ def eventually(check, timeout: float = 20.0, interval: float = 0.1):  # type: ig
 # Each service runs as its own `python -m pasar_cli.main serve <svc> --no-migrate`, so a
 # test can SIGKILL, SIGSTOP or restart one of them, or run several replicas of one.
 
-ADDRESS = {
-    "recipient": "Siti Rahma",
-    "line1": "Jl. Melati No. 5",
-    "city": "Bandung",
-    "postal_code": "40115",
-    "country": "ID",
-    "phone": "+62811000111",
-}
-CUSTOMER_PASSWORD = "customer-pass-1"
 ORDERS_SCOPES = ["users:read", "notifications:write", "stock:reserve"]
 # Tests need no production-strength password hashing; keeping it cheap keeps them fast.
 CHEAP_ARGON2 = {
@@ -351,7 +343,7 @@ class Fleet:
 
 
 def users_env(database_url: str, orders_secret: str, **extra: str) -> dict[str, str]:
-    """The users service's environment, as `pasar up` gives it (supervisor.child_environment)."""
+    """The User-Service's environment, as `pasar up` gives it (supervisor.child_environment)."""
     clients = [{"client_id": "orders", "secret": orders_secret, "scopes": ORDERS_SCOPES}]
     return {
         "USERS_DATABASE_URL": database_url,
@@ -469,10 +461,10 @@ async def register_async(http: httpx.AsyncClient, users_url: str, email: str) ->
     """A new customer; returns (user id, access token)."""
     response = await http.post(
         f"{users_url}/auth/register",
-        json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": "E2E Customer"},
+        json={"email": email, "password": PASSWORD, "full_name": "E2E Customer"},
     )
     assert response.status_code == 201, response.text
-    token = await login_async(http, users_url, email, CUSTOMER_PASSWORD)
+    token = await login_async(http, users_url, email, PASSWORD)
     return str(response.json()["id"]), token
 
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 import uuid
 
 from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, RunningShop, api, eventually, login, register
-
-ADDRESS = {
-    "recipient": "Siti Rahma",
-    "line1": "Jl. Melati No. 5",
-    "city": "Bandung",
-    "postal_code": "40115",
-    "country": "ID",
-    "phone": "+62811000111",
-}
+from testdata import ADDRESS
 
 
 def test_register_login_and_profile(shop: RunningShop) -> None:

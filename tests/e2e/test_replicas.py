@@ -3,7 +3,7 @@ replicas sharing one server database, under 200 concurrent placements.
 
 Skipped on SQLite: replicas of a service share its database, and SQLite is a file that
 only processes on one host can share (and then with one writer at a time); the
-scale-out story is MariaDB or PostgreSQL (DESIGN.md, "Scale-out").
+scale-out story is MariaDB or PostgreSQL (docs/operations.md, "Scaling out").
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ from shoplib import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     CHEAP_ARGON2,
-    CUSTOMER_PASSWORD,
     RunningShop,
     api,
     database_env,
@@ -27,9 +26,10 @@ from shoplib import (
     register,
     start_shop,
 )
+from testdata import PASSWORD
 
 # Failed logins one address may make before 429 (low, so the test is short). Both the
-# current and the former name of the setting: the users service renamed it.
+# current and the former name of the setting: the User-Service renamed it.
 ADDRESS_LIMIT = 3
 THROTTLE_ENV = {
     "USERS_LOGIN_ADDRESS_MAX_FAILURES": str(ADDRESS_LIMIT),
@@ -106,13 +106,13 @@ def test_a_demoted_admin_loses_admin_powers_in_products_within_seconds(
     windows = []
     for _ in range(RUNS):
         _patch_user(users, admin, boss_id, {"role": "admin"})
-        boss = login(users, email, CUSTOMER_PASSWORD)
+        boss = login(users, email, PASSWORD)
         create = _new_product(products, boss)
         assert create().status_code == 201
         demoted = _patch_user(users, admin, boss_id, {"role": "customer"})
         windows.append(_seconds_until_refused(create, demoted))
         # A token issued after the demotion works, as a customer's.
-        again = _new_product(products, login(users, email, CUSTOMER_PASSWORD))()
+        again = _new_product(products, login(users, email, PASSWORD))()
         assert again.status_code == 403, again.text
     print("demoted admin refused by products after (s):", [f"{w:.2f}" for w in windows])
 

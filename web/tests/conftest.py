@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from web_support import web_databases, web_shop, web_shop_factory
 
 __all__ = ["web_databases", "web_shop", "web_shop_factory"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from web_support import PASSWORD, Shop, by_testid, text
+from testdata import PASSWORD
+from web_support import Shop, by_testid, text
 
 
 async def test_register_then_log_out_and_in(web_shop: Shop) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from test_orders import _place
-from web_support import ADMIN_EMAIL, PASSWORD, Shop, by_testid, text
+from testdata import PASSWORD
+from web_support import ADMIN_EMAIL, Shop, by_testid, text
 
 
 async def _admin(shop: Shop, browser) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from web_support import ADDRESS, Shop, by_testid, text
+from testdata import ADDRESS
+from web_support import Shop, by_testid, text
 
 
 def _checkout_form(page: str) -> dict[str, str]:

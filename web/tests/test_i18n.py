@@ -41,6 +41,7 @@ def test_every_message_has_an_indonesian_translation() -> None:
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         assert all(strings), f"not translated: {key!r}"
         for string in strings:
+            assert isinstance(string, str) and isinstance(key, str)
             assert set(_PLACEHOLDER.findall(string)) == set(_PLACEHOLDER.findall(key)), key
         translated[key] = strings
     missing = _source_messages() - set(translated)

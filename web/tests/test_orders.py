@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from web_support import ADDRESS, Shop, by_testid, text
+from testdata import ADDRESS
+from web_support import Shop, by_testid, text
 
 
 async def _place(browser, product_id: str, quantity: int = 1) -> str:  # type: ignore[no-untyped-def]

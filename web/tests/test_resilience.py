@@ -34,7 +34,7 @@ async def test_the_catalogue_browses_while_orders_is_down(web_shop: Shop) -> Non
 
 
 async def test_placing_while_orders_is_down_keeps_the_cart_and_says_so(web_shop: Shop) -> None:
-    from web_support import ADDRESS
+    from testdata import ADDRESS
 
     kopi = await web_shop.product(name="Kopi Nanti Saja", stock=5)
     async with web_shop.browser() as browser:
@@ -73,7 +73,7 @@ async def test_products_down_shows_a_banner_not_an_error(web_shop: Shop) -> None
     assert "The catalogue is not available right now." in text(catalogue.text)
     assert 'role="search"' in catalogue.text  # the rest of the page is there
     assert product.status_code == 503 and cart.status_code == 503
-    assert order.status_code == 200  # an order is the orders service's business
+    assert order.status_code == 200  # an order is the Order-Service's business
     assert "Kopi Sementara" in text(order.text)
 
 

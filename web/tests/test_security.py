@@ -52,13 +52,12 @@ async def test_forms_need_their_csrf_token(web_shop: Shop) -> None:
         wrong = await browser.post(
             "/cart/items", {"product_id": kopi["id"], "quantity": "1", "csrf_token": "guess"}
         )
+        found = re.search(r'name="csrf_token" value="([^"]+)"', (await browser.get("/")).text)
+        assert found is not None
+        csrf = found.group(1)
         cross_site = await browser.client.post(
             "/logout",
-            data={
-                "csrf_token": re.search(
-                    r'name="csrf_token" value="([^"]+)"', (await browser.get("/")).text
-                ).group(1)
-            },  # type: ignore[union-attr]
+            data={"csrf_token": csrf},
             headers={"Sec-Fetch-Site": "cross-site"},
         )
         cart = await browser.get("/cart")

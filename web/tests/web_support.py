@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from fastapi import FastAPI
+from testdata import ORDERS_SECRET, PASSWORD
 
 from pasar_kit.db import utcnow
 from pasar_kit.migrations import upgrade
@@ -44,18 +45,8 @@ from pasar_users.tables import metadata as users_metadata
 from pasar_web.app import create_app as create_web_app
 from pasar_web.settings import Settings as WebSettings
 
-ORDERS_SECRET = "orders-client-secret-for-web-tests"
 SESSION_SECRET = "web-session-secret-for-tests-only"
-PASSWORD = "rahasia-yang-panjang"
 ADMIN_EMAIL = "owner@example.com"
-ADDRESS = {
-    "recipient": "Siti Aminah",
-    "phone": "+62 812 0000 0000",
-    "line1": "Jl. Merdeka No. 1",
-    "city": "Bandung",
-    "postal_code": "40111",
-    "country": "ID",
-}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _TAG = re.compile(r"<[^>]+>")
 
@@ -214,6 +205,7 @@ class Shop:
                 email=ADMIN_EMAIL,
                 password=PASSWORD,
                 passwords=self.users.app.state.runtime.passwords,
+                clock=self.users.app.state.runtime.clock,
             )
             self._admin_token = await self.token(ADMIN_EMAIL)
         return self._admin_token

@@ -228,7 +228,7 @@ async def test_a_token_issued_before_the_revocation_is_refused(key: SigningKey) 
 
 
 def stand_in_users(state: dict[str, object]) -> FastAPI:
-    """A stand-in for the users service's side of the contract: the client-credentials
+    """A stand-in for the User-Service's side of the contract: the client-credentials
     grant and ``GET /internal/token-revocations`` (scope users:read)."""
     users = FastAPI()
 
@@ -239,7 +239,9 @@ def stand_in_users(state: dict[str, object]) -> FastAPI:
         client_secret: str = Form(),
         scope: str = Form(""),
     ) -> dict[str, object]:
-        state.setdefault("grants", []).append((grant_type, client_id, scope))  # type: ignore[union-attr]
+        grants = state.setdefault("grants", [])
+        assert isinstance(grants, list)
+        grants.append((grant_type, client_id, scope))
         return {"access_token": f"svc-{client_id}-{client_secret}", "expires_in": 300}
 
     @users.get("/internal/token-revocations")

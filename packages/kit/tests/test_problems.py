@@ -158,10 +158,8 @@ async def test_readyz_is_503_when_database_is_unusable(tmp_path: object) -> None
 async def test_nul_characters_are_422_not_a_database_error(
     client: httpx.AsyncClient, method: str, url: str, content: bytes | None
 ) -> None:
-    kwargs = (
-        {"content": content, "headers": {"content-type": "application/json"}} if content else {}
-    )
-    response = await client.request(method.upper(), url, **kwargs)
+    headers = {"content-type": "application/json"} if content else {}
+    response = await client.request(method.upper(), url, content=content, headers=headers)
     assert_problem(response, 422, "invalid_characters")
 
 

@@ -3,11 +3,6 @@ modules can import its helpers by a name no other suite uses."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from orders_support import (
     orders_databases,
     orders_shop,

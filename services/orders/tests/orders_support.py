@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from testdata import ADDRESS, ORDERS_SECRET, PASSWORD
 
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import upgrade
@@ -42,18 +43,6 @@ from pasar_users.app import MIGRATIONS as USERS_MIGRATIONS
 from pasar_users.app import create_app as create_users_app
 from pasar_users.settings import Settings as UsersSettings
 from pasar_users.tables import metadata as users_metadata
-
-ORDERS_SECRET = "orders-client-secret-for-tests"
-PASSWORD = "correct horse battery"
-
-ADDRESS = {
-    "recipient": "Siti Aminah",
-    "line1": "Jl. Merdeka No. 1",
-    "city": "Bandung",
-    "postal_code": "40111",
-    "country": "ID",
-    "phone": "+62 812 0000 0000",
-}
 
 
 @dataclass(frozen=True)
@@ -156,6 +145,7 @@ class Shop:
                 email=email,
                 password=PASSWORD,
                 passwords=self.users_service.app.state.runtime.passwords,
+                clock=self.users_service.app.state.runtime.clock,
             )
             self.admin = await self._login(user_id, email)
         return self.admin

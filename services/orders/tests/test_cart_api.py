@@ -7,6 +7,7 @@ import asyncio
 import re
 from typing import Any
 
+import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -23,7 +24,7 @@ def _lines(*pairs: tuple[str, int]) -> dict[str, Any]:
     return {"items": [{"product_id": pid, "quantity": qty} for pid, qty in pairs]}
 
 
-async def _put(shop: Shop, who: Account, body: Any) -> Any:
+async def _put(shop: Shop, who: Account, body: object) -> httpx.Response:
     return await shop.http.put(f"{shop.orders_url}/cart", json=body, headers=who.headers)
 
 
@@ -135,7 +136,7 @@ async def test_fifty_lines_fit_and_quantities_go_to_a_thousand(orders_shop: Shop
         _lines(*((f"product-{n}", 1) for n in range(51))),
     ],
 )
-async def test_invalid_carts_are_422_and_change_nothing(orders_shop: Shop, body: Any) -> None:
+async def test_invalid_carts_are_422_and_change_nothing(orders_shop: Shop, body: object) -> None:
     shop = orders_shop
     buyer = await shop.customer()
     before = (await _put(shop, buyer, _lines(("kept", 3)))).json()

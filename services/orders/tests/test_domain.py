@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from orders_support import ADDRESS
 from pydantic import ValidationError
+from testdata import ADDRESS
 
 from pasar_kit.problems import DependencyUnavailable
 from pasar_orders.idempotency import fingerprint, validate_key
@@ -206,11 +206,11 @@ def test_backoff_grows_and_is_capped() -> None:
         {"items": [{"product_id": "a", "quantity": 1}]},
         {
             "items": [{"product_id": "a", "quantity": 1}],
-            "shipping_address": {**ADDRESS, "city": " "},
+            "shipping_address": ADDRESS | {"city": " "},
         },
         {
             "items": [{"product_id": "a", "quantity": 1}],
-            "shipping_address": {**ADDRESS, "line1": "x" * 201},
+            "shipping_address": ADDRESS | {"line1": "x" * 201},
         },
         {
             "items": [{"product_id": f"p{i}", "quantity": 1} for i in range(101)],

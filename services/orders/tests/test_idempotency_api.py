@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orders_support import ADDRESS, Shop
+from orders_support import Shop
 from sqlalchemy import func, insert, select, update
+from testdata import ADDRESS
 
 from pasar_kit.db import utcnow
 from pasar_orders.idempotency import purge_idempotency_keys

@@ -11,7 +11,7 @@ import pytest
 from orders_support import Account, Shop, ShopFactory
 
 from pasar_kit.db import utcnow
-from pasar_orders.payments import Card, TestCardProvider, pay_order
+from pasar_orders.payments import Card, PaymentResult, TestCardProvider, pay_order
 from pasar_orders.problems import PaymentInProgress
 from pasar_orders.recovery import expire_unpaid_orders
 from pasar_orders.schemas import OrderPublic
@@ -34,6 +34,23 @@ async def _pending(
     response = await shop.place(buyer, [(shirt["id"], qty)])
     assert response.status_code == 201, response.text
     return response.json(), shirt
+
+
+class ForwardingGateway:
+    """The test card gateway seen through a test's hands: each call reaches ``real``."""
+
+    def __init__(self, real: TestCardProvider) -> None:
+        self.real = real
+
+    async def charge(
+        self, *, order_id: str, amount: int, currency: str, card: Card
+    ) -> PaymentResult:
+        return await self.real.charge(
+            order_id=order_id, amount=amount, currency=currency, card=card
+        )
+
+    async def refund(self, *, order_id: str, reference: str) -> None:
+        await self.real.refund(order_id=order_id, reference=reference)
 
 
 async def test_orders_wait_for_payment_on_a_held_reservation(paying_shop: Shop) -> None:
@@ -184,17 +201,18 @@ async def test_an_order_cancelled_while_its_card_is_charged_is_refunded(paying_s
     real = shop.runtime.payments
     assert isinstance(real, TestCardProvider)
 
-    class CancelledMeanwhile:
+    class CancelledMeanwhile(ForwardingGateway):
         """The gateway is slow; the customer cancels in another tab meanwhile."""
 
-        async def charge(self, **kwargs: Any) -> Any:
+        async def charge(
+            self, *, order_id: str, amount: int, currency: str, card: Card
+        ) -> PaymentResult:
             assert (await shop.post(buyer, f"/orders/{order['id']}/cancel")).status_code == 200
-            return await real.charge(**kwargs)
+            return await super().charge(
+                order_id=order_id, amount=amount, currency=currency, card=card
+            )
 
-        async def refund(self, **kwargs: Any) -> None:
-            await real.refund(**kwargs)
-
-    shop.runtime.payments = CancelledMeanwhile()
+    shop.runtime.payments = CancelledMeanwhile(real)
     late = await shop.post(buyer, f"/orders/{order['id']}/payments", APPROVE)
     assert late.status_code == 409 and late.json()["code"] == "invalid_transition"
 
@@ -205,21 +223,20 @@ async def test_an_order_cancelled_while_its_card_is_charged_is_refunded(paying_s
     assert (await shop.get(buyer, f"/orders/{order['id']}")).json()["status"] == "cancelled"
 
 
-class CountingGateway:
+class CountingGateway(ForwardingGateway):
     """The test gateway behind a slow network: counts the charges that reach it."""
 
     def __init__(self, real: TestCardProvider, delay: float = 0.2) -> None:
-        self.real = real
+        super().__init__(real)
         self.delay = delay
         self.charges = 0
 
-    async def charge(self, **kwargs: Any) -> Any:
+    async def charge(
+        self, *, order_id: str, amount: int, currency: str, card: Card
+    ) -> PaymentResult:
         self.charges += 1
         await asyncio.sleep(self.delay)
-        return await self.real.charge(**kwargs)
-
-    async def refund(self, **kwargs: Any) -> None:
-        await self.real.refund(**kwargs)
+        return await super().charge(order_id=order_id, amount=amount, currency=currency, card=card)
 
 
 async def test_concurrent_payments_charge_once_and_all_answer_the_paid_order(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from orders_support import ADDRESS, Shop
+from orders_support import Shop
 from sqlalchemy import func, insert, select
+from testdata import ADDRESS
 
 from pasar_kit.db import Database, utcnow
 from pasar_orders.status import PLACING
@@ -65,7 +66,10 @@ async def test_client_prices_and_owner_are_never_taken(orders_shop: Shop) -> Non
         {"user_id": "someone-else"},
         {"status": "shipped"},
     ):
-        body = {"items": [{"product_id": shirt["id"], "quantity": 1}], "shipping_address": ADDRESS}
+        body: dict[str, object] = {
+            "items": [{"product_id": shirt["id"], "quantity": 1}],
+            "shipping_address": ADDRESS,
+        }
         body.update(extra)
         response = await shop.place(buyer, body=body)
         assert response.status_code == 422, response.text

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Clock, Tokens
 
 from pasar_kit.db import Database
 from pasar_products.seed import seed_demo_catalogue
@@ -16,7 +17,7 @@ from pasar_products.seed import seed_demo_catalogue
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
-async def _ledger(catalogue: Any, product_id: str, **params: Any) -> dict[str, Any]:
+async def _ledger(catalogue: Catalogue, product_id: str, **params: Any) -> dict[str, Any]:
     response = await catalogue.client.get(
         f"/products/{product_id}/stock-adjustments",
         params=params,
@@ -27,7 +28,9 @@ async def _ledger(catalogue: Any, product_id: str, **params: Any) -> dict[str, A
     return body
 
 
-async def _adjust(catalogue: Any, product_id: str, delta: int, reason: str, admin: str) -> None:
+async def _adjust(
+    catalogue: Catalogue, product_id: str, delta: int, reason: str, admin: str
+) -> None:
     response = await catalogue.client.post(
         f"/products/{product_id}/stock-adjustments",
         json={"delta": delta, "reason": reason},
@@ -37,7 +40,7 @@ async def _adjust(catalogue: Any, product_id: str, delta: int, reason: str, admi
 
 
 async def test_the_ledger_lists_every_entry_newest_first(
-    products_catalogue: Any, products_clock: Any
+    products_catalogue: Catalogue, products_clock: Clock
 ) -> None:
     creator, stocker = str(uuid.uuid4()), str(uuid.uuid4())
     created_at = products_clock.now
@@ -84,7 +87,7 @@ async def test_the_ledger_lists_every_entry_newest_first(
 
 
 async def test_entries_of_the_same_instant_keep_one_order_initial_last(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     # The clock does not move: every entry has the same timestamp.
     product = await products_catalogue.product(stock=1)
@@ -106,7 +109,7 @@ async def test_entries_of_the_same_instant_keep_one_order_initial_last(
 
 
 async def test_the_seeded_initial_entries_are_in_the_ledger(
-    products_catalogue: Any, products_db: Database
+    products_catalogue: Catalogue, products_db: Database
 ) -> None:
     await seed_demo_catalogue(db=products_db)
     listed = await products_catalogue.client.get("/products", params={"limit": 1})
@@ -121,7 +124,7 @@ async def test_the_seeded_initial_entries_are_in_the_ledger(
 
 
 async def test_the_ledger_of_an_archived_product_is_still_readable(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     product = await products_catalogue.product(stock=2)
     archived = await products_catalogue.client.delete(
@@ -132,7 +135,7 @@ async def test_the_ledger_of_an_archived_product_is_still_readable(
 
 
 async def test_the_ledger_of_an_unknown_product_is_404(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     response = await products_client.get(
         f"/products/{uuid.uuid4()}/stock-adjustments", headers=products_tokens.admin()
@@ -143,7 +146,9 @@ async def test_the_ledger_of_an_unknown_product_is_404(
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"limit": "x"}])
-async def test_ledger_paging_is_validated(products_catalogue: Any, params: dict[str, Any]) -> None:
+async def test_ledger_paging_is_validated(
+    products_catalogue: Catalogue, params: dict[str, Any]
+) -> None:
     product = await products_catalogue.product()
     response = await products_catalogue.client.get(
         f"/products/{product['id']}/stock-adjustments",
@@ -154,7 +159,7 @@ async def test_ledger_paging_is_validated(products_catalogue: Any, params: dict[
     assert response.json()["code"] == "validation_error"
 
 
-async def _low(client: httpx.AsyncClient, tokens: Any, **params: Any) -> dict[str, Any]:
+async def _low(client: httpx.AsyncClient, tokens: Tokens, **params: Any) -> dict[str, Any]:
     response = await client.get("/admin/low-stock", params=params, headers=tokens.admin())
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -166,7 +171,7 @@ def _names(page: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def stocked(products_catalogue: Any) -> Any:
+async def stocked(products_catalogue: Catalogue) -> Any:
     make = products_catalogue.product
     shop = {
         name: await make(name=name, stock=stock)
@@ -188,7 +193,7 @@ async def stocked(products_catalogue: Any) -> Any:
 
 
 async def test_low_stock_lists_active_products_emptiest_first(
-    stocked: dict[str, Any], products_client: httpx.AsyncClient, products_tokens: Any
+    stocked: dict[str, Any], products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     page = await _low(products_client, products_tokens)
 
@@ -211,7 +216,7 @@ async def test_low_stock_lists_active_products_emptiest_first(
 async def test_low_stock_threshold_is_inclusive(
     stocked: Any,
     products_client: httpx.AsyncClient,
-    products_tokens: Any,
+    products_tokens: Tokens,
     threshold: int,
     expected: list[str],
 ) -> None:
@@ -221,7 +226,7 @@ async def test_low_stock_threshold_is_inclusive(
 
 
 async def test_low_stock_pages_and_breaks_ties_by_id(
-    stocked: Any, products_catalogue: Any, products_tokens: Any
+    stocked: Any, products_catalogue: Catalogue, products_tokens: Tokens
 ) -> None:
     twins = [await products_catalogue.product(name="Delta", stock=2) for _ in range(2)]
     client = products_catalogue.client
@@ -236,7 +241,7 @@ async def test_low_stock_pages_and_breaks_ties_by_id(
 
 
 async def test_low_stock_follows_stock_moved_by_reservations(
-    stocked: dict[str, Any], products_catalogue: Any, products_tokens: Any
+    stocked: dict[str, Any], products_catalogue: Catalogue, products_tokens: Tokens
 ) -> None:
     reserved = await products_catalogue.reserve([(stocked["Gamma"]["id"], 4)])
     assert reserved.status_code == 201, reserved.text
@@ -259,7 +264,7 @@ async def test_low_stock_follows_stock_moved_by_reservations(
     ],
 )
 async def test_low_stock_parameters_are_validated(
-    products_client: httpx.AsyncClient, products_tokens: Any, params: dict[str, Any]
+    products_client: httpx.AsyncClient, products_tokens: Tokens, params: dict[str, Any]
 ) -> None:
     response = await products_client.get(
         "/admin/low-stock", params=params, headers=products_tokens.admin()

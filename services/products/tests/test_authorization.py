@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Tokens
 
 from pasar_kit.auth import SigningKey, access_claims
 
@@ -61,7 +62,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
 ]
 
 
-def _headers(tokens: Any, role: str) -> dict[str, str]:
+def _headers(tokens: Tokens, role: str) -> dict[str, str]:
     if role == "anonymous":
         return {}
     if role == "customer":
@@ -90,7 +91,7 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
     ids=[f"{m} {p}" for m, p, _, _ in MATRIX],
 )
 async def test_authorization_matrix(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
     role: str,
     method: str,
     path: str,

@@ -8,14 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Clock, Tokens
 
+from pasar_kit.db import Database
 from pasar_products.catalogue import versions_matching
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 async def test_create_returns_the_product_with_location_and_etag(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     body = {
         "sku": "kopi-gayo-250",
@@ -54,7 +56,9 @@ async def test_create_returns_the_product_with_location_and_etag(
     assert read.headers["ETag"] == response.headers["ETag"]
 
 
-async def test_duplicate_sku_is_409_sku_taken_whatever_its_case(products_catalogue: Any) -> None:
+async def test_duplicate_sku_is_409_sku_taken_whatever_its_case(
+    products_catalogue: Catalogue,
+) -> None:
     await products_catalogue.product(sku="TEH-01")
     response = await products_catalogue.client.post(
         "/products",
@@ -83,7 +87,7 @@ async def test_duplicate_sku_is_409_sku_taken_whatever_its_case(products_catalog
     ],
 )
 async def test_invalid_product_bodies_are_422(
-    products_client: httpx.AsyncClient, products_tokens: Any, change: dict[str, Any]
+    products_client: httpx.AsyncClient, products_tokens: Tokens, change: dict[str, Any]
 ) -> None:
     body = {"sku": "OK-1", "name": "Ok", "price": 100, "stock": 1, "category": "C", **change}
     response = await products_client.post("/products", json=body, headers=products_tokens.admin())
@@ -93,7 +97,7 @@ async def test_invalid_product_bodies_are_422(
 
 
 async def test_missing_name_is_422(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     body = {"sku": "OK-2", "price": 100, "category": "C"}
     response = await products_client.post("/products", json=body, headers=products_tokens.admin())
@@ -107,7 +111,7 @@ async def test_unknown_product_is_404(products_client: httpx.AsyncClient) -> Non
 
 
 async def test_patch_changes_only_the_given_fields_and_moves_the_etag(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     product = await products_catalogue.product(description="old", image_url="https://a.example/1")
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
@@ -130,7 +134,9 @@ async def test_patch_changes_only_the_given_fields_and_moves_the_etag(
     assert again.headers["ETag"] == response.headers["ETag"]
 
 
-async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(products_catalogue: Any) -> None:
+async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(
+    products_catalogue: Catalogue,
+) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
     stale = (await client.get(f"/products/{product['id']}")).headers["ETag"]
@@ -165,7 +171,9 @@ async def test_patch_with_a_stale_etag_is_412_and_changes_nothing(products_catal
     assert star.status_code == 200
 
 
-async def test_patch_cannot_set_stock_or_null_a_required_field(products_catalogue: Any) -> None:
+async def test_patch_cannot_set_stock_or_null_a_required_field(
+    products_catalogue: Catalogue,
+) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
     for body in ({"stock": 5}, {"name": None}, {"price": None}, {"price": -5}, {"active": 0}):
@@ -173,7 +181,7 @@ async def test_patch_cannot_set_stock_or_null_a_required_field(products_catalogu
         assert response.status_code == 422, body
 
 
-async def test_patch_to_a_taken_sku_is_409(products_catalogue: Any) -> None:
+async def test_patch_to_a_taken_sku_is_409(products_catalogue: Catalogue) -> None:
     await products_catalogue.product(sku="TAKEN-1")
     product = await products_catalogue.product()
     response = await products_catalogue.client.patch(
@@ -186,7 +194,7 @@ async def test_patch_to_a_taken_sku_is_409(products_catalogue: Any) -> None:
 
 
 async def test_patch_unknown_product_is_404(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     response = await products_client.patch(
         f"/products/{uuid.uuid4()}", json={"name": "x"}, headers=products_tokens.admin()
@@ -194,7 +202,9 @@ async def test_patch_unknown_product_is_404(
     assert response.status_code == 404
 
 
-async def test_empty_patch_is_a_no_op_that_still_checks_the_etag(products_catalogue: Any) -> None:
+async def test_empty_patch_is_a_no_op_that_still_checks_the_etag(
+    products_catalogue: Catalogue,
+) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
     response = await client.patch(f"/products/{product['id']}", json={}, headers=admin)
@@ -207,7 +217,7 @@ async def test_empty_patch_is_a_no_op_that_still_checks_the_etag(products_catalo
 
 
 async def test_delete_archives_hides_from_list_and_keeps_it_readable(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     product = await products_catalogue.product(category="Archived soon")
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
@@ -234,7 +244,7 @@ async def test_delete_archives_hides_from_list_and_keeps_it_readable(
     assert (await client.get("/products")).json()["total"] == 1
 
 
-async def test_delete_honours_if_match(products_catalogue: Any) -> None:
+async def test_delete_honours_if_match(products_catalogue: Catalogue) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
     stale = await client.delete(f"/products/{product['id']}", headers={**admin, "If-Match": '"v0"'})
@@ -243,7 +253,7 @@ async def test_delete_honours_if_match(products_catalogue: Any) -> None:
 
 
 async def test_stock_adjustments_restock_and_write_off_never_below_zero(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     product = await products_catalogue.product(stock=5)
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
@@ -276,7 +286,7 @@ async def test_stock_adjustments_restock_and_write_off_never_below_zero(
     ],
 )
 async def test_invalid_stock_adjustments_are_422(
-    products_catalogue: Any, body: dict[str, Any]
+    products_catalogue: Catalogue, body: dict[str, Any]
 ) -> None:
     product = await products_catalogue.product()
     response = await products_catalogue.client.post(
@@ -288,7 +298,7 @@ async def test_invalid_stock_adjustments_are_422(
 
 
 async def test_stock_adjustment_of_unknown_product_is_404(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     response = await products_client.post(
         f"/products/{uuid.uuid4()}/stock-adjustments",
@@ -299,7 +309,7 @@ async def test_stock_adjustment_of_unknown_product_is_404(
 
 
 async def test_adjustments_are_recorded_with_who_and_when(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     from sqlalchemy import select
 
@@ -330,7 +340,9 @@ async def test_adjustments_are_recorded_with_who_and_when(
     assert rows[1].at == products_clock.now
 
 
-async def test_concurrent_write_offs_never_take_stock_below_zero(products_catalogue: Any) -> None:
+async def test_concurrent_write_offs_never_take_stock_below_zero(
+    products_catalogue: Catalogue,
+) -> None:
     import asyncio
 
     product = await products_catalogue.product(stock=10)
@@ -369,16 +381,17 @@ FOREIGN_TAGS = [
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 @pytest.mark.parametrize("tag", FOREIGN_TAGS)
 async def test_if_match_with_a_tag_never_issued_is_412(
-    products_catalogue: Any, method: str, tag: str
+    products_catalogue: Catalogue, method: str, tag: str
 ) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
     assert (await client.get(f"/products/{product['id']}")).headers["ETag"] == '"v1"'
-    body = {"json": {"name": "Changed"}} if method == "PATCH" else {}
+    body = {"name": "Changed"} if method == "PATCH" else None
 
     # Sent as UTF-8 bytes: a client may put any octet in a header.
+    raw_headers = {k.encode(): v.encode() for k, v in admin.items()} | {b"If-Match": tag.encode()}
     response = await client.request(
-        method, f"/products/{product['id']}", headers={**admin, "If-Match": tag.encode()}, **body
+        method, f"/products/{product['id']}", headers=raw_headers, json=body
     )
 
     assert response.status_code == 412, response.text
@@ -387,7 +400,7 @@ async def test_if_match_with_a_tag_never_issued_is_412(
     assert after["name"] == product["name"] and after["active"] is True
     # The same header on a product that does not exist is still a plain 404.
     missing = await client.request(
-        method, f"/products/{uuid.uuid4()}", headers={**admin, "If-Match": tag.encode()}, **body
+        method, f"/products/{uuid.uuid4()}", headers=raw_headers, json=body
     )
     assert missing.status_code == 404, missing.text
 
@@ -397,13 +410,13 @@ async def test_if_match_with_a_tag_never_issued_is_412(
     "tag", ['"v1"', '"v1", W/"v1"', 'W/"v9", "v1"', '"x", "v' + "9" * 40 + '", "v1"', "*", " * "]
 )
 async def test_if_match_lists_and_star_match_the_current_tag(
-    products_catalogue: Any, method: str, tag: str
+    products_catalogue: Catalogue, method: str, tag: str
 ) -> None:
     product = await products_catalogue.product()
     client, admin = products_catalogue.client, products_catalogue.tokens.admin()
-    body = {"json": {"name": "Changed"}} if method == "PATCH" else {}
+    body = {"name": "Changed"} if method == "PATCH" else None
     response = await client.request(
-        method, f"/products/{product['id']}", headers={**admin, "If-Match": tag}, **body
+        method, f"/products/{product['id']}", headers={**admin, "If-Match": tag}, json=body
     )
     assert response.status_code in (200, 204), response.text
 

@@ -11,20 +11,25 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Clock, Tokens
 
+from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.testing import serve
 from pasar_products.app import create_app
 from pasar_products.reservations import expire_reservations
+from pasar_products.settings import Settings
 
 
 @pytest.fixture
 async def products_http(
-    products_db: Database, products_settings: Any, products_verifier: Any, products_clock: Any
+    products_db: Database,
+    products_settings: Settings,
+    products_verifier: TokenVerifier,
+    products_clock: Clock,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the app served by uvicorn over real HTTP (its own engine and pool)."""
     app = create_app(products_settings, verifier=products_verifier, clock=products_clock)
@@ -35,7 +40,7 @@ async def products_http(
 
 
 async def _reserve(
-    client: httpx.AsyncClient, tokens: Any, items: list[tuple[str, int]], rid: str | None = None
+    client: httpx.AsyncClient, tokens: Tokens, items: list[tuple[str, int]], rid: str | None = None
 ) -> httpx.Response:
     return await client.post(
         "/internal/reservations",
@@ -47,13 +52,13 @@ async def _reserve(
     )
 
 
-async def _assert_invariant(catalogue: Any) -> None:
+async def _assert_invariant(catalogue: Catalogue) -> None:
     audit = await catalogue.audit()
     assert audit == {"ok": True, "violations": []}
 
 
 async def test_100_concurrent_reservations_of_stock_20_hold_exactly_20(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     product = await products_catalogue.product(stock=20)
     responses = await asyncio.gather(
@@ -67,7 +72,7 @@ async def test_100_concurrent_reservations_of_stock_20_hold_exactly_20(
 
 
 async def test_40_crossed_two_line_reservations_never_deadlock_or_half_reserve(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     a = await products_catalogue.product(stock=1000)
     b = await products_catalogue.product(stock=1000)
@@ -84,7 +89,7 @@ async def test_40_crossed_two_line_reservations_never_deadlock_or_half_reserve(
 
 
 async def test_crossed_reservations_under_scarcity_are_all_or_nothing(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     a = await products_catalogue.product(stock=15)
     b = await products_catalogue.product(stock=1000)
@@ -108,7 +113,7 @@ async def test_crossed_reservations_under_scarcity_are_all_or_nothing(
 
 
 async def test_concurrent_replays_of_one_reservation_hold_stock_once(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     product = await products_catalogue.product(stock=10)
     responses = await asyncio.gather(
@@ -123,9 +128,9 @@ async def test_concurrent_replays_of_one_reservation_hold_stock_once(
 
 @pytest.mark.parametrize("committed", [False, True])
 async def test_concurrent_releases_return_the_stock_once(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
     products_http: httpx.AsyncClient,
-    products_tokens: Any,
+    products_tokens: Tokens,
     committed: bool,
 ) -> None:
     a = await products_catalogue.product(stock=10)
@@ -150,7 +155,7 @@ async def test_concurrent_releases_return_the_stock_once(
 
 
 async def test_commit_racing_release_ends_in_one_consistent_state(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     product = await products_catalogue.product(stock=50)
     service = products_tokens.service()
@@ -175,11 +180,11 @@ async def test_commit_racing_release_ends_in_one_consistent_state(
 
 
 async def test_two_expiry_workers_release_each_reservation_once(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
     products_http: httpx.AsyncClient,
-    products_tokens: Any,
+    products_tokens: Tokens,
     products_db_url: str,
-    products_clock: Any,
+    products_clock: Clock,
 ) -> None:
     a = await products_catalogue.product(stock=500)
     b = await products_catalogue.product(stock=500)
@@ -199,20 +204,20 @@ async def test_two_expiry_workers_release_each_reservation_once(
             released += done
 
     try:
-        results = await asyncio.gather(
-            worker(replicas[0]),
-            worker(replicas[1]),
+        workers, releases = await asyncio.gather(
+            asyncio.gather(worker(replicas[0]), worker(replicas[1])),
             # Clients releasing some of the same reservations at the same moment.
-            *(
-                products_http.post(f"/internal/reservations/exp-{i}/release", headers=service)
-                for i in range(0, 60, 4)
+            asyncio.gather(
+                *(
+                    products_http.post(f"/internal/reservations/exp-{i}/release", headers=service)
+                    for i in range(0, 60, 4)
+                )
             ),
         )
     finally:
         for db in replicas:
             await db.dispose()
-    by_workers = results[0] + results[1]
-    releases = results[2:]
+    by_workers = sum(workers)
     assert all(r.status_code == 200 for r in releases)
     assert 60 - len(releases) <= by_workers <= 60
     assert await products_catalogue.stock(a["id"]) == 500
@@ -224,7 +229,7 @@ async def test_two_expiry_workers_release_each_reservation_once(
 
 
 async def test_reservations_racing_restocks_and_write_offs_keep_the_invariant(
-    products_catalogue: Any, products_http: httpx.AsyncClient, products_tokens: Any
+    products_catalogue: Catalogue, products_http: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     product = await products_catalogue.product(stock=30)
     admin = products_tokens.admin()

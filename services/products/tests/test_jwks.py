@@ -11,8 +11,10 @@ import pytest
 from fastapi import FastAPI
 
 from pasar_kit.auth import SigningKey, access_claims, jwks_document
+from pasar_kit.db import Database
 from pasar_kit.testing import lifespan_of, serve
 from pasar_products.app import create_app
+from pasar_products.settings import Settings
 
 
 def _admin_token(key: SigningKey) -> dict[str, str]:
@@ -24,7 +26,7 @@ def _admin_token(key: SigningKey) -> dict[str, str]:
 
 @pytest.fixture
 async def jwks_server() -> AsyncIterator[tuple[str, SigningKey, list[int]]]:
-    """A stand-in for the users service's JWKS endpoint, counting its fetches."""
+    """A stand-in for the User-Service's JWKS endpoint, counting its fetches."""
     key = SigningKey.generate()
     fetches: list[int] = []
     jwks = FastAPI()
@@ -43,7 +45,9 @@ async def _client_for(app: FastAPI) -> httpx.AsyncClient:
 
 
 async def test_tokens_verify_against_the_fetched_and_cached_jwks(
-    products_db: Any, products_settings: Any, jwks_server: tuple[str, SigningKey, list[int]]
+    products_db: Database,
+    products_settings: Settings,
+    jwks_server: tuple[str, SigningKey, list[int]],
 ) -> None:
     url, key, fetches = jwks_server
     app = create_app(products_settings.model_copy(update={"jwks_url": url}))
@@ -57,7 +61,7 @@ async def test_tokens_verify_against_the_fetched_and_cached_jwks(
 
 
 async def test_with_the_users_service_down_unknown_keys_are_503_and_the_catalogue_works(
-    products_db: Any, products_settings: Any
+    products_db: Database, products_settings: Settings
 ) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Tokens
 
 
 async def _list(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def _skus(page: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture
-async def shop(products_catalogue: Any) -> Any:
+async def shop(products_catalogue: Catalogue) -> Catalogue:
     make = products_catalogue.product
     await make(sku="KOPI-1", name="Kopi Gayo", price=85_000_00, stock=5, category="Minuman",
                description="Arabika dari Aceh")  # fmt: skip
@@ -41,7 +42,7 @@ async def shop(products_catalogue: Any) -> Any:
 
 
 async def test_default_list_is_active_products_by_name(
-    shop: Any, products_client: httpx.AsyncClient
+    shop: Catalogue, products_client: httpx.AsyncClient
 ) -> None:
     page = await _list(products_client)
     assert page["total"] == 5 and page["limit"] == 20 and page["offset"] == 0
@@ -70,14 +71,14 @@ async def test_default_list_is_active_products_by_name(
     ],
 )
 async def test_search_matches_text_literally(
-    shop: Any, products_client: httpx.AsyncClient, q: str, expected: set[str]
+    shop: Catalogue, products_client: httpx.AsyncClient, q: str, expected: set[str]
 ) -> None:
     page = await _list(products_client, q=q)
     assert set(_skus(page)) == expected
     assert page["total"] == len(expected)
 
 
-async def test_filters_combine(shop: Any, products_client: httpx.AsyncClient) -> None:
+async def test_filters_combine(shop: Catalogue, products_client: httpx.AsyncClient) -> None:
     assert set(_skus(await _list(products_client, category="Minuman"))) == {"KOPI-1", "TEH-1"}
     assert set(_skus(await _list(products_client, category="Minuman", in_stock="true"))) == {
         "KOPI-1"
@@ -105,7 +106,7 @@ async def test_filters_combine(shop: Any, products_client: httpx.AsyncClient) ->
     ],
 )
 async def test_sorting(
-    shop: Any, products_client: httpx.AsyncClient, sort: str, key: str, reverse: bool
+    shop: Catalogue, products_client: httpx.AsyncClient, sort: str, key: str, reverse: bool
 ) -> None:
     items = (await _list(products_client, sort=sort))["items"]
     values = [item[key].lower() if key == "name" else item[key] for item in items]
@@ -113,7 +114,7 @@ async def test_sorting(
 
 
 async def test_pages_cover_everything_once_with_the_total(
-    products_catalogue: Any, products_client: httpx.AsyncClient
+    products_catalogue: Catalogue, products_client: httpx.AsyncClient
 ) -> None:
     for i in range(7):
         await products_catalogue.product(name="Same name", price=100 * (i % 3))
@@ -156,7 +157,7 @@ async def test_limit_100_is_allowed(products_client: httpx.AsyncClient) -> None:
 
 
 async def test_categories_count_active_products(
-    shop: Any, products_client: httpx.AsyncClient
+    shop: Catalogue, products_client: httpx.AsyncClient
 ) -> None:
     response = await products_client.get("/categories")
     assert response.status_code == 200
@@ -190,7 +191,7 @@ def test_totals_cache_keys_on_filters_only() -> None:
 
 
 async def test_a_write_through_this_service_shows_in_the_next_total(
-    products_catalogue: Any, products_client: httpx.AsyncClient
+    products_catalogue: Catalogue, products_client: httpx.AsyncClient
 ) -> None:
     await products_catalogue.product(category="Fresh")
     assert (await _list(products_client, category="Fresh", limit=1))["total"] == 1
@@ -199,7 +200,7 @@ async def test_a_write_through_this_service_shows_in_the_next_total(
 
 
 async def test_admins_may_list_archived_products_too(
-    shop: Any, products_client: httpx.AsyncClient, products_tokens: Any
+    shop: Catalogue, products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     params = {"include_archived": "true", "q": "kopi"}
     anonymous = await products_client.get("/products", params=params)

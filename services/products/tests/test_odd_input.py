@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from products_support import Catalogue, Tokens
 
 ODD = ["\x00", "a\x00b", "\ud7ff", "é", "💥", "%", "_", "' OR '1'='1", "\\", " "]
 
 
 @pytest.mark.parametrize("text", ODD)
 async def test_odd_text_in_paths_and_queries(
-    products_client: httpx.AsyncClient, products_tokens: Any, text: str
+    products_client: httpx.AsyncClient, products_tokens: Tokens, text: str
 ) -> None:
     segment = quote(text, safe="")
     for response in (
@@ -32,7 +32,7 @@ async def test_odd_text_in_paths_and_queries(
 
 @pytest.mark.parametrize("text", ["a\x00b", "💥 Kopi", "é"])
 async def test_odd_text_in_bodies(
-    products_client: httpx.AsyncClient, products_tokens: Any, text: str
+    products_client: httpx.AsyncClient, products_tokens: Tokens, text: str
 ) -> None:
     created = await products_client.post(
         "/products",
@@ -55,7 +55,7 @@ NOT_PRODUCT_IDS = ["a" * 37, "a" * 10_000, "é", "a b", "a.b", "a_b", "\u0661\u0
 
 @pytest.mark.parametrize("bad", NOT_PRODUCT_IDS)
 async def test_a_path_id_outside_the_rule_is_404_without_echoing_it(
-    products_client: httpx.AsyncClient, products_tokens: Any, bad: str
+    products_client: httpx.AsyncClient, products_tokens: Tokens, bad: str
 ) -> None:
     admin = products_tokens.admin()
     path = f"/products/{quote(bad, safe='')}"
@@ -75,7 +75,7 @@ async def test_a_path_id_outside_the_rule_is_404_without_echoing_it(
 
 @pytest.mark.parametrize("bad", ["a" * 65, "a" * 10_000, "-starts-with-dash", "é", "a b"])
 async def test_a_reservation_path_id_outside_the_rule_is_404(
-    products_client: httpx.AsyncClient, products_tokens: Any, bad: str
+    products_client: httpx.AsyncClient, products_tokens: Tokens, bad: str
 ) -> None:
     service = products_tokens.service()
     path = f"/internal/reservations/{quote(bad, safe='')}"
@@ -91,7 +91,7 @@ async def test_a_reservation_path_id_outside_the_rule_is_404(
 
 @pytest.mark.parametrize("bad", ["a" * 37, "é", "a b", "a.b", "\u0661\u0662\u0663", ""])
 async def test_a_reserved_product_id_outside_the_rule_is_a_field_error(
-    products_catalogue: Any, bad: str
+    products_catalogue: Catalogue, bad: str
 ) -> None:
     good = await products_catalogue.product(stock=5)
     response = await products_catalogue.reserve([(good["id"], 1), (bad, 1)])

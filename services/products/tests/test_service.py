@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from products_support import Catalogue, Tokens
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
+from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.testing import lifespan_of
 from pasar_products.app import create_app
@@ -37,7 +39,7 @@ async def test_health_ready_metrics_and_request_ids(products_client: httpx.Async
 
 
 async def test_not_ready_when_the_database_is_unreachable(
-    products_settings: Settings, products_verifier: Any
+    products_settings: Settings, products_verifier: TokenVerifier
 ) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,7 +58,7 @@ async def test_not_ready_when_the_database_is_unreachable(
 
 
 async def test_openapi_names_every_operation_and_its_problems(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     # The reservations are for services: described in the internal document only.
     public = (await products_client.get("/openapi.json")).json()
@@ -137,7 +139,7 @@ async def test_seed_twice_at_once_inserts_each_product_once(products_db: Databas
 
 
 async def test_audit_reports_stock_that_does_not_add_up(
-    products_catalogue: Any, products_db: Database
+    products_catalogue: Catalogue, products_db: Database
 ) -> None:
     a = await products_catalogue.product(sku="AUDIT-A", stock=5)
     b = await products_catalogue.product(sku="AUDIT-B", stock=5)
