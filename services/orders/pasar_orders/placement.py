@@ -1,4 +1,4 @@
-"""Placing an order: the saga of DESIGN.md.
+"""Placing an order: the saga (docs/architecture.md tells it with a diagram).
 
 1. (route) the token is verified locally;
 2. the Idempotency-Key is claimed, or its earlier answer replayed;
@@ -6,8 +6,10 @@
 4. an internal ``placing`` row is written (crash safety: recovery finds it); with
    payments on it takes one of the customer's unpaid-order slots, or the placement is
    refused (409 ``too_many_unpaid_orders``) before anything is reserved;
-5. the Product-Service reserves the stock, keyed by the order id;
-6. without a payment provider the reservation is committed;
+5. the Product-Service reserves the stock, keyed by the order id; without a payment
+   provider the same call commits it (``commit: true``), with one the hold lasts
+   through the payment window;
+6. the lines are priced from the reservation's answer, never from the client;
 7. one transaction writes the price snapshot, totals, status, first history entry and
    the ``order.created`` event, and stores the idempotent answer.
 
@@ -100,12 +102,12 @@ def price_lines(reservation: Reservation, wanted: Wanted) -> list[OrderLinePubli
     """
     by_product = {line.product_id: line for line in reservation.items}
     if len(by_product) != len(wanted) or len({line.currency for line in reservation.items}) != 1:
-        raise DependencyUnavailable("The products service answered an unexpected reservation.")
+        raise DependencyUnavailable("The Product-Service answered an unexpected reservation.")
     priced: list[OrderLinePublic] = []
     for product_id, quantity in wanted.items():
         line = by_product.get(product_id)
         if line is None or line.quantity != quantity or line.unit_price < 0:
-            raise DependencyUnavailable("The products service answered an unexpected reservation.")
+            raise DependencyUnavailable("The Product-Service answered an unexpected reservation.")
         priced.append(
             OrderLinePublic(
                 product_id=line.product_id,
@@ -259,11 +261,16 @@ async def _hold(
     order_id: str,
     wanted: Wanted,
 ) -> tuple[Reservation, list[OrderLinePublic]]:
-    """Reserve the stock and price the lines (committing the reservation when no payment
-    will follow); on any failure nothing stays held and the ``placing`` row goes."""
+    """Reserve the stock and price the lines (the reservation committed in the same call
+    when no payment will follow); on any failure nothing stays held and the ``placing``
+    row goes."""
+    commit = not policy.payments_enabled
     try:
         reservation = await products.reserve(
-            reservation_id=order_id, items=wanted, ttl_seconds=policy.reservation_ttl_seconds
+            reservation_id=order_id,
+            items=wanted,
+            ttl_seconds=policy.reservation_ttl_seconds,
+            commit=commit,
         )
     except DependencyUnavailable:
         await _abandon(db=db, products=products, order_id=order_id)
@@ -273,9 +280,10 @@ async def _hold(
         await _drop(db=db, order_id=order_id)
         raise
     try:
+        if reservation.status != ("committed" if commit else "held"):
+            # A replay of a reservation that lapsed or was released meanwhile.
+            raise ReservationGone(reservation.status)
         lines = price_lines(reservation, wanted)
-        if not policy.payments_enabled:
-            await products.commit(order_id)
     except ReservationGone as exc:
         await _abandon(db=db, products=products, order_id=order_id)
         raise DependencyUnavailable("The stock reservation lapsed; please try again.") from exc

@@ -86,12 +86,20 @@ class ProductsApi:
     client: ServiceClient
 
     async def reserve(
-        self, *, reservation_id: str, items: dict[str, int], ttl_seconds: int | None
+        self,
+        *,
+        reservation_id: str,
+        items: dict[str, int],
+        ttl_seconds: int | None,
+        commit: bool = False,
     ) -> Reservation:
-        """Hold ``items`` (product id -> quantity) under ``reservation_id``."""
+        """Hold ``items`` (product id -> quantity) under ``reservation_id``; with ``commit``
+        the hold is committed in the same call (no payment will follow)."""
         lines = [{"product_id": pid, "quantity": qty} for pid, qty in items.items()]
         body: dict[str, Any] = {"reservation_id": reservation_id, "items": lines}
-        if ttl_seconds is not None:
+        if commit:
+            body["commit"] = True
+        elif ttl_seconds is not None:
             body["ttl_seconds"] = ttl_seconds
         # Safe to repeat: the reservation is keyed by its id.
         reply = await self.client.request(
@@ -129,7 +137,7 @@ class ProductsApi:
             # The ids were checked here by the same rule, so products refusing the request
             # means the two services disagree on the contract (a deploy half done): the
             # customer learns no more than that an item cannot be ordered.
-            log.error("the products service refused a reservation: %s", body.get("detail"))
+            log.error("the Product-Service refused a reservation: %s", body.get("detail"))
             raise UnknownProduct("Some items are not products on sale.")
         raise _unexpected("products", reply)
 

@@ -13,8 +13,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orders_support import (
-    ADDRESS,
     HANGING_TIMEOUTS,
+    Account,
     Databases,
     FaultyProxy,
     Served,
@@ -25,6 +25,7 @@ from orders_support import (
     orders_settings,
 )
 from sqlalchemy import func, insert, select
+from testdata import ADDRESS
 
 from pasar_kit.db import utcnow
 from pasar_orders.app import create_app as create_orders_app
@@ -37,11 +38,11 @@ async def _rows(shop: Shop) -> int:
         return int((await conn.execute(select(func.count()).select_from(orders))).scalar_one())
 
 
-async def _visible(shop: Shop, who: Any) -> int:
+async def _visible(shop: Shop, who: Account) -> int:
     return int((await shop.get(who, "/orders")).json()["total"])
 
 
-def _assert_503(response: Any) -> None:
+def _assert_503(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "dependency_unavailable"
     assert 1 <= int(response.headers["retry-after"]) <= 5
@@ -172,20 +173,40 @@ async def test_garbage_reservation_answer_is_503_and_the_stock_comes_back(
     assert await _stock(shop, kebaya["id"]) == 4
 
 
-async def test_commit_hanging_is_503_and_the_stock_comes_back(
+async def test_a_placement_without_payment_is_one_call_to_products(
     proxied_shop: tuple[Shop, FaultyProxy],
 ) -> None:
     shop, proxy = proxied_shop
     buyer = await shop.customer()
     kebaya = await _product(shop, stock=4)
-    proxy.faults["/commit"] = "hang"
+
+    response = await shop.place(buyer, [(kebaya["id"], 2)])
+
+    assert response.status_code == 201, response.text
+    # Reserved and committed in the same call: no second round trip.
+    assert proxy.seen == ["POST /internal/reservations"]
+    assert await _stock(shop, kebaya["id"]) == 2
+
+
+async def test_reserving_hanging_is_503_and_the_stock_comes_back(
+    proxied_shop: tuple[Shop, FaultyProxy],
+) -> None:
+    shop, proxy = proxied_shop
+    buyer = await shop.customer()
+    kebaya = await _product(shop, stock=4)
+    proxy.faults["internal/reservations"] = "hang"  # taken for real, the answer never comes
 
     response = await shop.place(buyer, [(kebaya["id"], 2)])
 
     _assert_503(response)
     assert await _visible(shop, buyer) == 0
-    assert await _stock(shop, kebaya["id"]) == 4
+    proxy.gate.set()  # the held call now completes; the release it raced must win
     assert any(call.endswith("/release") for call in proxy.seen)
+    for _ in range(50):
+        if await _stock(shop, kebaya["id"]) == 4:
+            break
+        await asyncio.sleep(0.1)
+    assert await _stock(shop, kebaya["id"]) == 4
 
 
 async def test_users_down_during_placement_is_503(orders_shop: Shop) -> None:

@@ -87,10 +87,10 @@ async def _reservation_id(
     return reservation_id
 
 
-DB = Annotated[Database, Depends(_db)]
+DatabaseDep = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
-Totals = Annotated[TotalsCache, Depends(_totals)]
+TotalsDep = Annotated[TotalsCache, Depends(_totals)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
 ProductId = Annotated[str, Depends(_product_id)]
 ReservationId = Annotated[str, Depends(_reservation_id)]

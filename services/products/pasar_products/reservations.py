@@ -15,7 +15,7 @@ The rules that keep stock right under any concurrency and any number of replicas
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -33,7 +33,7 @@ from pasar_products.problems import (
     ReservationTotalTooLarge,
     UnknownProduct,
 )
-from pasar_products.schemas import MAX_MONEY
+from pasar_products.schemas import MAX_MONEY, ReservationItemPublic
 from pasar_products.tables import products, reservation_lines, reservations
 
 Status = Literal["held", "committed", "released"]
@@ -47,23 +47,18 @@ EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
-class Line:
-    product_id: str
-    sku: str
-    name: str
-    quantity: int
-    unit_price: int
-    currency: str
-
-
-@dataclass(frozen=True)
 class Reservation:
     id: str
     status: Status
     expires_at: datetime | None
     created_at: datetime
-    lines: tuple[Line, ...]
+    lines: tuple[ReservationItemPublic, ...]
     release_reason: str | None = None  # "released" (asked for) or "expired"
+
+    @property
+    def unknown(self) -> bool:
+        """Released before it was made (see ``release``): to callers, no such reservation."""
+        return self.status == RELEASED and not self.lines
 
     def quantities(self) -> dict[str, int]:
         return {line.product_id: line.quantity for line in self.lines}
@@ -118,12 +113,16 @@ async def _load(
         status=cast(Status, found.status),
         expires_at=found.expires_at,
         created_at=found.created_at,
-        lines=tuple(Line(**row._mapping) for row in lines),
+        lines=tuple(ReservationItemPublic.model_validate(row._mapping) for row in lines),
         release_reason=found.release_reason,
     )
 
 
 def _replay(existing: Reservation, wanted: Mapping[str, int]) -> Reserved:
+    if existing.unknown:
+        raise ReservationConflict(
+            f"Reservation {existing.id!r} was released before it was made; nothing is held."
+        )
     if existing.quantities() != dict(wanted):
         raise ReservationConflict(
             f"Reservation {existing.id!r} already exists with other items.",
@@ -160,13 +159,16 @@ async def reserve(
     currency: str,
     client_id: str | None,
     now: datetime,
+    commit: bool = False,
 ) -> Reserved:
-    """Hold every line or none. Replays of the same id and items return the first answer."""
+    """Hold every line or none (``commit``: held and committed at once, never expiring).
+    Replays of the same id and items return the first answer."""
     wanted = merge_items(items)
-    expires_at = now + timedelta(seconds=ttl_seconds)
+    status = COMMITTED if commit else HELD
+    expires_at = None if commit else now + timedelta(seconds=ttl_seconds)
     header = {
         "id": reservation_id,
-        "status": HELD,
+        "status": status,
         "client_id": client_id,
         "expires_at": expires_at,
         "created_at": now,
@@ -185,7 +187,7 @@ async def reserve(
             lines = await _take_stock(conn, reservation_id, wanted, catalogue, currency)
         created = Reservation(
             id=reservation_id,
-            status=HELD,
+            status=status,
             expires_at=expires_at,
             created_at=now,
             lines=lines,
@@ -252,7 +254,7 @@ async def _take_stock(
     wanted: dict[str, int],
     catalogue: dict[str, Any],
     currency: str,
-) -> tuple[Line, ...]:
+) -> tuple[ReservationItemPublic, ...]:
     """Decrement every line's stock (or raise ``_Shortfall``) and write the lines with
     the prices of this moment."""
     for pid, qty in wanted.items():  # ascending ids: a consistent lock order
@@ -264,7 +266,7 @@ async def _take_stock(
         if taken.rowcount != 1:
             raise _Shortfall
     lines = tuple(
-        Line(
+        ReservationItemPublic(
             product_id=pid,
             sku=catalogue[pid].sku,
             name=catalogue[pid].name,
@@ -276,7 +278,7 @@ async def _take_stock(
     )
     await conn.execute(
         insert(reservation_lines),
-        [{"reservation_id": reservation_id, **asdict(line)} for line in lines],
+        [{"reservation_id": reservation_id, **line.model_dump()} for line in lines],
     )
     return lines
 
@@ -332,7 +334,7 @@ async def release_reservations(
 async def get_reservation(*, db: Database, reservation_id: str) -> Reservation:
     async with db.read() as conn:
         reservation = await _load(conn, reservation_id)
-    if reservation is None:
+    if reservation is None or reservation.unknown:
         raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
     return reservation
 
@@ -347,7 +349,7 @@ async def commit(*, db: Database, reservation_id: str, now: datetime) -> Reserva
     async def attempt() -> tuple[Reservation, bool]:
         async with db.write() as conn:
             reservation = await _load(conn, reservation_id, for_update=True)
-            if reservation is None:
+            if reservation is None or reservation.unknown:
                 raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
             if reservation.status == RELEASED and reservation.release_reason == EXPIRED:
                 raise ReservationExpired(f"Reservation {reservation_id!r} expired.")
@@ -381,13 +383,30 @@ async def commit(*, db: Database, reservation_id: str, now: datetime) -> Reserva
 
 
 async def release(*, db: Database, reservation_id: str, now: datetime) -> Reservation:
-    """Held or committed -> released; the stock returns exactly once. Idempotent."""
+    """Held or committed -> released; the stock returns exactly once. Idempotent.
 
-    async def attempt() -> Reservation:
+    An unknown id is 404, and remembered as released with no lines: a caller that gave
+    up on a reservation whose request is still on its way (a stalled replica, a slow
+    network) releases it first, and the late request then holds nothing (409
+    ``reservation_conflict``). A committed-at-once reservation would otherwise never
+    come back.
+    """
+
+    async def attempt() -> Reservation | None:
         async with db.write() as conn:
             reservation = await _load(conn, reservation_id, for_update=True)
             if reservation is None:
-                raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+                await conn.execute(
+                    insert(reservations).values(
+                        id=reservation_id,
+                        status=RELEASED,
+                        expires_at=None,
+                        release_reason=ASKED,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                return None
             if reservation.status == RELEASED:
                 return reservation
             await release_reservations(
@@ -397,7 +416,14 @@ async def release(*, db: Database, reservation_id: str, now: datetime) -> Reserv
         assert released is not None
         return released
 
-    return await retrying(attempt)
+    try:
+        released = await retrying(attempt)
+    except IntegrityError:
+        # The reservation itself was being made meanwhile: it exists now, release it.
+        released = await retrying(attempt)
+    if released is None or released.unknown:
+        raise ReservationNotFound(f"No reservation has id {reservation_id!r}.")
+    return released
 
 
 async def expire_reservations(*, db: Database, now: datetime, batch_size: int) -> int:

@@ -135,11 +135,25 @@ class ReservationCreate(_Request):
         str, Field(min_length=1, max_length=64, pattern=RESERVATION_ID_PATTERN)
     ]
     items: Annotated[list[ReservationItemIn], Field(min_length=1, max_length=100)]
-    # Overrides the configured TTL (the orders service holds through a payment window).
+    # Overrides the configured TTL (the Order-Service holds through a payment window).
     ttl_seconds: Annotated[int, Field(ge=1, le=86_400, strict=True)] | None = None
+    # Hold and commit at once (the answer's status is "committed", and it never expires):
+    # one call instead of two for a caller that takes no payment before committing.
+    commit: Annotated[bool, Field(strict=True)] = False
+
+    @model_validator(mode="after")
+    def _commit_has_no_ttl(self) -> Self:
+        if self.commit and self.ttl_seconds is not None:
+            raise ValueError("a committed reservation does not expire: drop ttl_seconds")
+        return self
 
 
 class ReservationItemPublic(BaseModel):
+    """A reserved line with its price at the moment of the reservation (the domain's
+    value and the answer's item alike)."""
+
+    model_config = ConfigDict(frozen=True)
+
     product_id: str
     sku: str
     name: str

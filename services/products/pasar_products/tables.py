@@ -66,7 +66,7 @@ stock_adjustments = Table(
 reservations = Table(
     "reservations",
     metadata,
-    # Chosen by the caller (the orders service uses the order id), hence idempotent.
+    # Chosen by the caller (the Order-Service uses the order id), hence idempotent.
     Column("id", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
     Column("client_id", String(100), nullable=True),
@@ -85,7 +85,7 @@ reservation_lines = Table(
     Column("reservation_id", String(64), ForeignKey("reservations.id"), primary_key=True),
     Column("product_id", String(36), ForeignKey("products.id"), primary_key=True),
     Column("quantity", BigInteger, nullable=False),
-    # The catalogue at reservation time: the price snapshot the orders service uses.
+    # The catalogue at reservation time: the price snapshot the Order-Service uses.
     Column("sku", String(64), nullable=False),
     Column("name", String(200), nullable=False),
     Column("unit_price", BigInteger, nullable=False),

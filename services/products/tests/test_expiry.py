@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
+from products_support import Catalogue, Clock
 
+from pasar_kit.auth import TokenVerifier
+from pasar_kit.db import Database
 from pasar_kit.testing import lifespan_of
 from pasar_products.app import create_app
 from pasar_products.reservations import expire_reservations
+from pasar_products.settings import Settings
 
 
-async def _status(catalogue: Any, reservation_id: str) -> str:
+async def _status(catalogue: Catalogue, reservation_id: str) -> str:
     response = await catalogue.client.get(
         f"/internal/reservations/{reservation_id}", headers=catalogue.tokens.service()
     )
@@ -21,15 +24,16 @@ async def _status(catalogue: Any, reservation_id: str) -> str:
 
 
 async def test_worker_releases_only_expired_held_reservations(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(stock=10)
     await products_catalogue.reserve([(a["id"], 1)], "short", ttl_seconds=60)
     await products_catalogue.reserve([(a["id"], 2)], "long", ttl_seconds=3600)
     await products_catalogue.reserve([(a["id"], 3)], "committed", ttl_seconds=60)
+    await products_catalogue.reserve([(a["id"], 4)], "committed-at-once", commit=True)
     service = products_catalogue.tokens.service()
     await products_catalogue.client.post("/internal/reservations/committed/commit", headers=service)
-    assert await products_catalogue.stock(a["id"]) == 4
+    assert await products_catalogue.stock(a["id"]) == 0
 
     assert await expire_reservations(db=products_db, now=products_clock.now, batch_size=10) == 0
     products_clock.advance(60)  # expires_at == now counts as expired
@@ -39,12 +43,13 @@ async def test_worker_releases_only_expired_held_reservations(
     assert await _status(products_catalogue, "short") == "released"
     assert await _status(products_catalogue, "long") == "held"
     assert await _status(products_catalogue, "committed") == "committed"
-    assert await products_catalogue.stock(a["id"]) == 5
+    assert await _status(products_catalogue, "committed-at-once") == "committed"
+    assert await products_catalogue.stock(a["id"]) == 1
     assert (await products_catalogue.audit())["ok"] is True
 
 
 async def test_worker_works_in_batches(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(stock=10)
     b = await products_catalogue.product(stock=10)
@@ -62,7 +67,7 @@ async def test_worker_works_in_batches(
 
 
 async def test_commit_after_expiry_releases_and_is_409_reservation_expired(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(stock=3)
     await products_catalogue.reserve([(a["id"], 3)], "late", ttl_seconds=30)
@@ -84,7 +89,7 @@ async def test_commit_after_expiry_releases_and_is_409_reservation_expired(
 
 
 async def test_commit_after_the_worker_expired_it_is_409_reservation_expired(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(stock=3)
     await products_catalogue.reserve([(a["id"], 1)], "swept", ttl_seconds=5)
@@ -98,7 +103,7 @@ async def test_commit_after_the_worker_expired_it_is_409_reservation_expired(
 
 
 async def test_release_after_expiry_is_idempotent(
-    products_catalogue: Any, products_db: Any, products_clock: Any
+    products_catalogue: Catalogue, products_db: Database, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(stock=3)
     await products_catalogue.reserve([(a["id"], 2)], "gone", ttl_seconds=5)
@@ -112,10 +117,10 @@ async def test_release_after_expiry_is_idempotent(
 
 
 async def test_the_app_runs_the_expiry_worker_in_the_background(
-    products_catalogue: Any,
-    products_settings: Any,
-    products_verifier: Any,
-    products_clock: Any,
+    products_catalogue: Catalogue,
+    products_settings: Settings,
+    products_verifier: TokenVerifier,
+    products_clock: Clock,
 ) -> None:
     a = await products_catalogue.product(stock=4)
     await products_catalogue.reserve([(a["id"], 4)], "bg", ttl_seconds=10)

@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from products_support import Catalogue, Clock, Tokens
 
 
 async def test_reserve_holds_every_line_with_catalogue_prices(
-    products_catalogue: Any, products_clock: Any
+    products_catalogue: Catalogue, products_clock: Clock
 ) -> None:
     a = await products_catalogue.product(sku="A-1", name="Apel", price=10_000_00, stock=5)
     b = await products_catalogue.product(sku="B-1", name="Beras", price=70_000_00, stock=3)
@@ -37,7 +38,7 @@ async def test_reserve_holds_every_line_with_catalogue_prices(
 
 
 async def test_ttl_seconds_overrides_the_default(
-    products_catalogue: Any, products_clock: Any
+    products_catalogue: Catalogue, products_clock: Clock
 ) -> None:
     product = await products_catalogue.product()
     response = await products_catalogue.reserve([(product["id"], 1)], ttl_seconds=3600)
@@ -47,7 +48,7 @@ async def test_ttl_seconds_overrides_the_default(
 
 
 async def test_a_shortage_reserves_nothing_and_names_every_short_line(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     a = await products_catalogue.product(stock=5)
     b = await products_catalogue.product(stock=1)
@@ -63,7 +64,7 @@ async def test_a_shortage_reserves_nothing_and_names_every_short_line(
     assert [await products_catalogue.stock(p["id"]) for p in (a, b, c)] == [5, 1, 0]
 
 
-async def test_duplicate_lines_are_summed_before_checking(products_catalogue: Any) -> None:
+async def test_duplicate_lines_are_summed_before_checking(products_catalogue: Catalogue) -> None:
     product = await products_catalogue.product(stock=5)
     short = await products_catalogue.reserve([(product["id"], 3), (product["id"], 3)])
     assert short.status_code == 409
@@ -77,7 +78,7 @@ async def test_duplicate_lines_are_summed_before_checking(products_catalogue: An
 
 
 async def test_unknown_or_archived_products_are_422_unknown_product(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     good = await products_catalogue.product(stock=5)
     archived = await products_catalogue.product(stock=5)
@@ -95,7 +96,7 @@ async def test_unknown_or_archived_products_are_422_unknown_product(
     assert await products_catalogue.stock(good["id"]) == 5
 
 
-async def test_same_id_same_items_replays_with_200(products_catalogue: Any) -> None:
+async def test_same_id_same_items_replays_with_200(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(stock=5)
     b = await products_catalogue.product(stock=5)
     first = await products_catalogue.reserve([(a["id"], 1), (b["id"], 2)], "r-1")
@@ -107,7 +108,50 @@ async def test_same_id_same_items_replays_with_200(products_catalogue: Any) -> N
     assert await products_catalogue.stock(b["id"]) == 3
 
 
-async def test_same_id_other_items_is_409_reservation_conflict(products_catalogue: Any) -> None:
+async def test_commit_in_the_same_call_holds_for_good(products_catalogue: Catalogue) -> None:
+    a = await products_catalogue.product(stock=5)
+    response = await products_catalogue.reserve([(a["id"], 2)], "r-now", commit=True)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["status"] == "committed" and body["expires_at"] is None
+    assert await products_catalogue.stock(a["id"]) == 3
+    # A replay answers the committed reservation and takes nothing more.
+    again = await products_catalogue.reserve([(a["id"], 2)], "r-now", commit=True)
+    assert again.status_code == 200 and again.json() == body
+    assert await products_catalogue.stock(a["id"]) == 3
+    # Committing it again is the idempotent no-op it always was; release returns the stock.
+    client, service = products_catalogue.client, products_catalogue.tokens.service()
+    assert (await client.post("/internal/reservations/r-now/commit", headers=service)).is_success
+    assert (await client.post("/internal/reservations/r-now/release", headers=service)).is_success
+    assert await products_catalogue.stock(a["id"]) == 5
+    assert (await products_catalogue.audit())["ok"] is True
+
+
+async def test_a_reservation_released_before_it_arrives_holds_nothing(
+    products_catalogue: Catalogue,
+) -> None:
+    """The caller gave up (its request stalled somewhere) and released the id first; when
+    the late request lands it must hold nothing, committed at once or not."""
+    a = await products_catalogue.product(stock=5)
+    client, service = products_catalogue.client, products_catalogue.tokens.service()
+    early = await client.post("/internal/reservations/late-1/release", headers=service)
+    assert early.status_code == 404 and early.json()["code"] == "reservation_not_found"
+
+    late = await products_catalogue.reserve([(a["id"], 2)], "late-1", commit=True)
+
+    assert late.status_code == 409 and late.json()["code"] == "reservation_conflict"
+    assert await products_catalogue.stock(a["id"]) == 5
+    # To every caller the id still names nothing.
+    for path in ("", "/commit", "/release"):
+        method = client.get if path == "" else client.post
+        answer = await method(f"/internal/reservations/late-1{path}", headers=service)
+        assert answer.status_code == 404, (path, answer.text)
+    assert (await products_catalogue.audit())["ok"] is True
+
+
+async def test_same_id_other_items_is_409_reservation_conflict(
+    products_catalogue: Catalogue,
+) -> None:
     a = await products_catalogue.product(stock=5)
     assert (await products_catalogue.reserve([(a["id"], 1)], "r-2")).status_code == 201
     response = await products_catalogue.reserve([(a["id"], 2)], "r-2")
@@ -117,7 +161,7 @@ async def test_same_id_other_items_is_409_reservation_conflict(products_catalogu
 
 
 async def test_replay_after_release_returns_it_released_without_holding_again(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     a = await products_catalogue.product(stock=5)
     await products_catalogue.reserve([(a["id"], 2)], "r-3")
@@ -129,7 +173,7 @@ async def test_replay_after_release_returns_it_released_without_holding_again(
     assert await products_catalogue.stock(a["id"]) == 5
 
 
-async def test_prices_are_snapshotted_at_reservation_time(products_catalogue: Any) -> None:
+async def test_prices_are_snapshotted_at_reservation_time(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(price=1000, stock=5)
     await products_catalogue.reserve([(a["id"], 1)], "r-4")
     await products_catalogue.client.patch(
@@ -141,7 +185,7 @@ async def test_prices_are_snapshotted_at_reservation_time(products_catalogue: An
     assert read.json()["items"][0]["unit_price"] == 1000
 
 
-async def test_commit_then_release_returns_the_stock_once(products_catalogue: Any) -> None:
+async def test_commit_then_release_returns_the_stock_once(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(stock=5)
     await products_catalogue.reserve([(a["id"], 3)], "r-5")
     client, service = products_catalogue.client, products_catalogue.tokens.service()
@@ -167,7 +211,7 @@ async def test_commit_then_release_returns_the_stock_once(products_catalogue: An
     assert late_commit.json()["code"] == "reservation_released"
 
 
-async def test_release_from_held(products_catalogue: Any) -> None:
+async def test_release_from_held(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(stock=5)
     await products_catalogue.reserve([(a["id"], 4)], "r-6")
     response = await products_catalogue.client.post(
@@ -179,7 +223,7 @@ async def test_release_from_held(products_catalogue: Any) -> None:
 
 @pytest.mark.parametrize("action", ["commit", "release"])
 async def test_unknown_reservation_is_404(
-    products_client: httpx.AsyncClient, products_tokens: Any, action: str
+    products_client: httpx.AsyncClient, products_tokens: Tokens, action: str
 ) -> None:
     response = await products_client.post(
         f"/internal/reservations/nope/{action}", headers=products_tokens.service()
@@ -188,7 +232,7 @@ async def test_unknown_reservation_is_404(
     assert response.json()["code"] == "reservation_not_found"
 
 
-async def test_get_reservation(products_catalogue: Any) -> None:
+async def test_get_reservation(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(stock=5)
     created = (await products_catalogue.reserve([(a["id"], 1)], "r-7")).json()
     client, service = products_catalogue.client, products_catalogue.tokens.service()
@@ -198,7 +242,7 @@ async def test_get_reservation(products_catalogue: Any) -> None:
     assert missing.status_code == 404 and missing.json()["code"] == "reservation_not_found"
 
 
-async def test_reservation_after_restock_succeeds(products_catalogue: Any) -> None:
+async def test_reservation_after_restock_succeeds(products_catalogue: Catalogue) -> None:
     a = await products_catalogue.product(stock=1)
     assert (await products_catalogue.reserve([(a["id"], 2)])).status_code == 409
     await products_catalogue.client.post(
@@ -230,6 +274,14 @@ async def test_reservation_after_restock_succeeds(products_catalogue: Any) -> No
             "ttl_seconds": 86_401,
         },
         {"reservation_id": "r", "items": [{"product_id": "p", "quantity": 1, "price": 1}]},
+        # A committed reservation never expires: a TTL with it is a contradiction.
+        {
+            "reservation_id": "r",
+            "items": [{"product_id": "p", "quantity": 1}],
+            "commit": True,
+            "ttl_seconds": 60,
+        },
+        {"reservation_id": "r", "items": [{"product_id": "p", "quantity": 1}], "commit": "yes"},
         {
             "reservation_id": "r",
             "items": [{"product_id": f"p{i}", "quantity": 1} for i in range(101)],
@@ -237,7 +289,7 @@ async def test_reservation_after_restock_succeeds(products_catalogue: Any) -> No
     ],
 )
 async def test_invalid_reservation_bodies_are_422(
-    products_client: httpx.AsyncClient, products_tokens: Any, body: dict[str, Any]
+    products_client: httpx.AsyncClient, products_tokens: Tokens, body: dict[str, Any]
 ) -> None:
     response = await products_client.post(
         "/internal/reservations", json=body, headers=products_tokens.service()
@@ -247,7 +299,7 @@ async def test_invalid_reservation_bodies_are_422(
 
 
 async def test_malformed_json_is_400(
-    products_client: httpx.AsyncClient, products_tokens: Any
+    products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:
     response = await products_client.post(
         "/internal/reservations",
@@ -262,7 +314,7 @@ MAX_MONEY = 10**15
 
 
 async def test_a_reservation_worth_more_than_any_amount_holds_nothing(
-    products_catalogue: Any,
+    products_catalogue: Catalogue,
 ) -> None:
     # Ten products at the highest price, 1000 of each: 10^19, past a signed 64-bit total.
     dear = [await products_catalogue.product(price=MAX_MONEY, stock=1000) for _ in range(10)]

@@ -10,7 +10,7 @@ from pasar_kit.auth import Admin
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_products.audit import audit_stock
-from pasar_products.deps import DB, SettingsDep
+from pasar_products.deps import DatabaseDep, SettingsDep
 from pasar_products.listing import list_low_stock
 from pasar_products.routes.catalogue import public
 from pasar_products.schemas import MAX_STOCK, ProductPage, StockAudit, ViolationPublic
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
     response_model=StockAudit,
     responses=problems(401, 403),
 )
-async def stock_audit(_admin: Admin, db: DB) -> StockAudit:
+async def stock_audit(_admin: Admin, db: DatabaseDep) -> StockAudit:
     """Check that every product's stock adds up: ledger = stock + held + committed."""
     violations = await audit_stock(db=db)
     return StockAudit(
@@ -41,7 +41,7 @@ async def stock_audit(_admin: Admin, db: DB) -> StockAudit:
 )
 async def low_stock(
     _admin: Admin,
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
     threshold: Annotated[
         int, Query(ge=0, le=MAX_STOCK, description="Products with at most this much stock")

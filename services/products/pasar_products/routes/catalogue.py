@@ -11,7 +11,7 @@ from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
-from pasar_products.deps import DB, IncludeArchived, Now, ProductId, SettingsDep, Totals
+from pasar_products.deps import DatabaseDep, IncludeArchived, Now, ProductId, SettingsDep, TotalsDep
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
@@ -58,9 +58,9 @@ def public(product: Product, currency: str) -> ProductPublic:
     responses=problems(401, 403, 422),
 )
 async def list_products(
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
-    totals: Totals,
+    totals: TotalsDep,
     include_archived: IncludeArchived,
     q: Annotated[
         str | None,
@@ -104,7 +104,7 @@ async def list_products(
     operation_id="list_categories",
     response_model=list[CategoryCount],
 )
-async def list_categories(db: DB) -> list[CategoryCount]:
+async def list_categories(db: DatabaseDep) -> list[CategoryCount]:
     """Each category of the active catalogue with its number of products."""
     return [
         CategoryCount(name=name, product_count=count)
@@ -119,7 +119,7 @@ async def list_categories(db: DB) -> list[CategoryCount]:
     responses=problems(404),
 )
 async def get_product(
-    product_id: ProductId, db: DB, settings: SettingsDep, response: Response
+    product_id: ProductId, db: DatabaseDep, settings: SettingsDep, response: Response
 ) -> ProductPublic:
     """One product, archived ones included (old orders link to them), with an ETag."""
     product = await catalogue.get_product(db=db, product_id=product_id)
@@ -137,9 +137,9 @@ async def get_product(
 async def create_product(
     body: ProductCreate,
     admin: Admin,
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
-    totals: Totals,
+    totals: TotalsDep,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -163,9 +163,9 @@ async def update_product(
     _admin: Admin,
     product_id: ProductId,
     body: ProductUpdate,
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
-    totals: Totals,
+    totals: TotalsDep,
     now: Now,
     response: Response,
     if_match: IfMatch = None,
@@ -190,7 +190,12 @@ async def update_product(
     responses=problems(401, 403, 404, 412),
 )
 async def archive_product(
-    _admin: Admin, product_id: ProductId, db: DB, totals: Totals, now: Now, if_match: IfMatch = None
+    _admin: Admin,
+    product_id: ProductId,
+    db: DatabaseDep,
+    totals: TotalsDep,
+    now: Now,
+    if_match: IfMatch = None,
 ) -> Response:
     """Archive: hidden from the public list, still readable by id. Idempotent."""
     await catalogue.archive_product(
@@ -213,9 +218,9 @@ async def adjust_stock(
     admin: Admin,
     product_id: ProductId,
     body: StockAdjustmentCreate,
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
-    totals: Totals,
+    totals: TotalsDep,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -240,7 +245,7 @@ async def adjust_stock(
     responses=problems(401, 403, 404, 422),
 )
 async def list_stock_adjustments(
-    _admin: Admin, product_id: ProductId, db: DB, limit: Limit = 20, offset: Offset = 0
+    _admin: Admin, product_id: ProductId, db: DatabaseDep, limit: Limit = 20, offset: Offset = 0
 ) -> StockAdjustmentPage:
     """The product's stock ledger, newest first: its initial stock and every adjustment."""
     entries, total = await catalogue.list_stock_adjustments(

@@ -1,4 +1,4 @@
-"""Stock reservations for the orders service (service tokens with scope ``stock:reserve``)."""
+"""Stock reservations for the Order-Service (service tokens with scope ``stock:reserve``)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from fastapi import APIRouter, Depends, Response, status
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_products import reservations
-from pasar_products.deps import DB, Now, ReservationId, SettingsDep
+from pasar_products.deps import DatabaseDep, Now, ReservationId, SettingsDep
 from pasar_products.reservations import Reservation
 from pasar_products.schemas import (
     ReservationCreate,
-    ReservationItemPublic,
     ReservationPublic,
 )
 
@@ -28,10 +27,7 @@ def public(reservation: Reservation) -> ReservationPublic:
         status=reservation.status,
         expires_at=reservation.expires_at,
         created_at=reservation.created_at,
-        items=[
-            ReservationItemPublic.model_validate(line, from_attributes=True)
-            for line in reservation.lines
-        ],
+        items=list(reservation.lines),
     )
 
 
@@ -48,12 +44,13 @@ def public(reservation: Reservation) -> ReservationPublic:
 async def create_reservation(
     body: ReservationCreate,
     service: Service,
-    db: DB,
+    db: DatabaseDep,
     settings: SettingsDep,
     now: Now,
     response: Response,
 ) -> ReservationPublic:
-    """Hold stock for every line or for none; 201 when new, 200 on a replay."""
+    """Hold stock for every line or for none; 201 when new, 200 on a replay. With
+    ``commit: true`` the hold is committed at once (status ``committed``, no expiry)."""
     reserved = await reservations.reserve(
         db=db,
         reservation_id=body.reservation_id,
@@ -62,6 +59,7 @@ async def create_reservation(
         currency=settings.currency,
         client_id=service.subject,
         now=now,
+        commit=body.commit,
     )
     if not reserved.created:
         response.status_code = status.HTTP_200_OK
@@ -75,7 +73,7 @@ async def create_reservation(
     responses=problems(401, 403, 404),
 )
 async def get_reservation(
-    _service: Service, reservation_id: ReservationId, db: DB
+    _service: Service, reservation_id: ReservationId, db: DatabaseDep
 ) -> ReservationPublic:
     """The reservation and its status."""
     return public(await reservations.get_reservation(db=db, reservation_id=reservation_id))
@@ -88,7 +86,7 @@ async def get_reservation(
     responses=problems(401, 403, 404, 409),
 )
 async def commit_reservation(
-    _service: Service, reservation_id: ReservationId, db: DB, now: Now
+    _service: Service, reservation_id: ReservationId, db: DatabaseDep, now: Now
 ) -> ReservationPublic:
     """Held -> committed: it no longer expires. Idempotent."""
     return public(await reservations.commit(db=db, reservation_id=reservation_id, now=now))
@@ -101,7 +99,7 @@ async def commit_reservation(
     responses=problems(401, 403, 404),
 )
 async def release_reservation(
-    _service: Service, reservation_id: ReservationId, db: DB, now: Now
+    _service: Service, reservation_id: ReservationId, db: DatabaseDep, now: Now
 ) -> ReservationPublic:
     """Held or committed -> released; the stock returns exactly once. Idempotent."""
     return public(await reservations.release(db=db, reservation_id=reservation_id, now=now))
