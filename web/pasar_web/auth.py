@@ -109,7 +109,7 @@ class ShopperAuth:
 
 
 def _role(access_token: str) -> str | None:
-    """The role claim; the token came straight from the users service, which the
+    """The role claim; the token came straight from the User-Service, which the
     services verify on every call, so reading it unverified here grants nothing."""
     try:
         claims = jwt.decode(access_token, options={"verify_signature": False})

@@ -1,7 +1,7 @@
 """The cart: product ids and quantities in the session, priced afresh on every view.
 
-Prices and stock always come from the products service at the moment of showing, never
-from the session. A signed-in shopper's cart is also saved by the orders service, so it
+Prices and stock always come from the Product-Service at the moment of showing, never
+from the session. A signed-in shopper's cart is also saved by the Order-Service, so it
 follows them to another phone; when someone logs in, the cart they filled anonymously
 joins the one saved for their account.
 """

@@ -109,7 +109,7 @@ ORDER_STATUSES: tuple[OrderStatus, ...] = (
     "completed",
     "cancelled",
 )
-# The status machine as the orders service enforces it; pages only offer these moves.
+# The status machine as the Order-Service enforces it; pages only offer these moves.
 TRANSITIONS: dict[str, tuple[OrderStatus, ...]] = {
     "pending_payment": ("processing", "cancelled"),
     "processing": ("shipped", "cancelled"),

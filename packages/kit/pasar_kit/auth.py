@@ -1,11 +1,11 @@
 """JWT access tokens: signing keys, the JWKS, offline verification, and FastAPI guards.
 
-The users service signs with an Ed25519 key (``EdDSA``); every service verifies against
+The User-Service signs with an Ed25519 key (``EdDSA``); every service verifies against
 the JWKS it publishes, cached and refetched once when a token names an unknown ``kid``.
 The algorithm is pinned, and ``iss``, ``aud``, ``exp``, ``iat`` and ``sub`` are required.
 
 A token stays valid until it expires, so a user who is demoted or deactivated would keep
-their powers for the rest of its lifetime. The users service therefore publishes, for each
+their powers for the rest of its lifetime. The User-Service therefore publishes, for each
 such user, the moment before which their tokens no longer count
 (``GET /internal/token-revocations``); ``PolledRevocations`` keeps that list in memory,
 refreshed every few seconds, and ``TokenVerifier`` refuses a token issued before it.
@@ -136,7 +136,7 @@ class KeySource(Protocol):
 
 
 class StaticKeys:
-    """Keys known in-process (the users service verifying its own tokens)."""
+    """Keys known in-process (the User-Service verifying its own tokens)."""
 
     def __init__(self, keys: Callable[[], Iterable[SigningKey]]) -> None:
         self._keys = keys
@@ -149,7 +149,7 @@ class StaticKeys:
 
 
 class RemoteJWKS:
-    """The users service's JWKS, fetched over HTTP and cached.
+    """The User-Service's JWKS, fetched over HTTP and cached.
 
     An unknown ``kid`` triggers one refetch (a rotated key), but at most one every
     ``min_refetch_seconds`` so forged kids cannot turn into a request flood. When the JWKS
@@ -179,7 +179,7 @@ class RemoteJWKS:
         stale = now - self._fetched_at > self.cache_seconds
         if kid in self._keys and not stale:
             return self._keys[kid]
-        # After a failed fetch, try again sooner: the users service may just be starting.
+        # After a failed fetch, try again sooner: the User-Service may just be starting.
         # Holding no key at all, every token is worth a try (the lock and the 50 ms
         # de-duplication in _refresh keep that to one fetch at a time): a replica whose
         # start-up fetch failed must not answer 503 for a whole interval once users is up.
@@ -193,7 +193,7 @@ class RemoteJWKS:
             await self._refresh()
         if kid not in self._keys and not self._reachable:
             raise DependencyUnavailable(
-                "The signing keys cannot be fetched from the users service.", retry_after=1
+                "The signing keys cannot be fetched from the User-Service.", retry_after=1
             )
         return self._keys.get(kid)
 
@@ -279,7 +279,7 @@ class TokenVerifier:
         subject = str(claims["sub"])
         if self.revocations is not None:
             not_before = await self.revocations.not_before(subject)
-            # No leeway here: iat and not_before both come from the users service's clock.
+            # No leeway here: iat and not_before both come from the User-Service's clock.
             if not_before is not None and float(claims["iat"]) < not_before:
                 raise Unauthorized("The access token has been revoked; sign in again.")
         return Principal(
@@ -291,10 +291,10 @@ class TokenVerifier:
 
 
 class PolledRevocations:
-    """The users service's token revocations, fetched every ``poll_seconds`` and kept in
-    memory, so verifying a token never calls the users service.
+    """The User-Service's token revocations, fetched every ``poll_seconds`` and kept in
+    memory, so verifying a token never calls the User-Service.
 
-    When the users service cannot be asked, the last list is kept and tokens keep being
+    When the User-Service cannot be asked, the last list is kept and tokens keep being
     verified against it (fail open, logged once per outage), as with the JWKS: refusing
     every token while users is down would stop the shop, and a revocation is at most one
     access-token lifetime away from mattering anyway.
@@ -331,7 +331,7 @@ class PolledRevocations:
             f"{base}/auth/token", client_id, client_secret, scope="users:read", timeout=timeout
         )
         # One attempt per poll: the next poll is the retry, and a short timeout keeps a
-        # hanging users service from stretching the interval.
+        # hanging User-Service from stretching the interval.
         client = ServiceClient(
             "users",
             base,

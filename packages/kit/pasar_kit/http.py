@@ -267,11 +267,11 @@ class ClientCredentials:
                     body = await response.json(content_type=None)
                     if response.status != 200:
                         raise DependencyUnavailable(
-                            "The users service refused this service's credentials "
+                            "The User-Service refused this service's credentials "
                             f"({response.status})."
                         )
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                raise DependencyUnavailable("The users service is unavailable.") from exc
+                raise DependencyUnavailable("The User-Service is unavailable.") from exc
             self._token = str(body["access_token"])
             lifetime = float(body.get("expires_in", 300))
             self._expires_at = time.monotonic() + max(1.0, lifetime - self.margin_seconds)

@@ -1,5 +1,5 @@
 """The one place that wires the Order-Service together: database, token verification
-(keys and revocations from the users service), clients of the other services, the
+(keys and revocations from the User-Service), clients of the other services, the
 payment provider and the background jobs."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Runtime:
 
     async def start(self) -> None:
         """Fetch the signing keys, poll the revocations and, if enabled, start the jobs."""
-        # Best effort, so tokens still verify if the users service goes down before this
+        # Best effort, so tokens still verify if the User-Service goes down before this
         # replica's first request; users being slow or down must not stop this replica
         # from starting: the first token fetches the keys again.
         try:

@@ -30,7 +30,7 @@ def _address(page: Page) -> str | None:
 async def sign_in(page: Page, email: str, password: str) -> None:
     """Exchange the password for tokens, start the session, and bring the saved cart in.
 
-    Raises ``ApiProblem`` when the users service refuses the login.
+    Raises ``ApiProblem`` when the User-Service refuses the login.
     """
     services = page.services
     tokens = await services.users.password_grant(

@@ -2,7 +2,7 @@
 
 Every filter lives in the URL (a plain GET form), so a search can be bookmarked and
 shared and the back button walks through the shopper's searches. The catalogue only
-needs the products service: with orders or users down it still browses.
+needs the Product-Service: with orders or users down it still browses.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from pasar_web.shell import Page, PageDep
 router = APIRouter()
 
 ADDRESS_FIELDS: dict[str, tuple[int, int]] = {
-    # name: (min length, max length), as the orders service accepts them
+    # name: (min length, max length), as the Order-Service accepts them
     "recipient": (1, 100),
     "phone": (3, 32),
     "line1": (1, 200),
