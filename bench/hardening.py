@@ -5,7 +5,7 @@
   was answered; once with the default per-address limit (one address floods) and once
   with it lifted (many addresses: only the argon2id gate stands);
 * the revocation window: from an admin's demotion (`PATCH /users/{id}` answered) to the
-  products service refusing that admin's old access token, over several runs.
+  Product-Service refusing that admin's old access token, over several runs.
 
 Usage: python bench/hardening.py [--flood 100] [--runs 5] [--db sqlite|mariadb|postgres]
 Prints figures; it asserts nothing about speed.
@@ -13,30 +13,16 @@ Prints figures; it asserts nothing about speed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
 from collections import Counter
-from contextlib import ExitStack
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
+import benchlib
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from shoplib import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    RunningShop,
-    free_base_port,
-    start_shop,
-)
-from storefront import cpu_seconds, pct, pid_on_port
-
-CUSTOMER_PASSWORD = "honest-customer-1"
+from benchlib import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, CpuMeter, RunningShop, pct
 
 
 def rss_mb(pid: int) -> float:
@@ -52,10 +38,10 @@ async def flood(shop: RunningShop, users_pid: int, size: int, label: str) -> Non
         honest = f"honest-{uuid.uuid4().hex[:8]}@example.com"
         created = await http.post(
             f"{users}/auth/register",
-            json={"email": honest, "password": CUSTOMER_PASSWORD, "full_name": "Honest"},
+            json={"email": honest, "password": PASSWORD, "full_name": "Honest"},
         )
         assert created.status_code == 201, created.text
-        login = {"grant_type": "password", "username": honest, "password": CUSTOMER_PASSWORD}
+        login = {"grant_type": "password", "username": honest, "password": PASSWORD}
 
         async def one_login() -> float:
             started = time.perf_counter()
@@ -66,7 +52,7 @@ async def flood(shop: RunningShop, users_pid: int, size: int, label: str) -> Non
         idle = [await one_login() for _ in range(5)]
 
         peak = rss_mb(users_pid)
-        before_rss, before_cpu = peak, cpu_seconds(users_pid)
+        before_rss, cpu = peak, CpuMeter({"users": users_pid})
         sampling = True
 
         async def sample() -> None:
@@ -95,7 +81,7 @@ async def flood(shop: RunningShop, users_pid: int, size: int, label: str) -> Non
         took = time.perf_counter() - started
         sampling = False
         await sampler
-        cpu_ms = (cpu_seconds(users_pid) - before_cpu) * 1000 / (size + 10)
+        cpu_ms = cpu.per_request(size + 10)["users"]
     print(
         f"{label}: {size} registrations in {took:.1f} s, answers "
         f"{dict(sorted(Counter(statuses).items()))}\n"
@@ -117,11 +103,11 @@ async def revocation_window(shop: RunningShop, runs: int) -> None:
             email = f"helper-{uuid.uuid4().hex[:8]}@example.com"
             made = await http.post(
                 f"{users}/auth/register",
-                json={"email": email, "password": CUSTOMER_PASSWORD, "full_name": f"Helper {run}"},
+                json={"email": email, "password": PASSWORD, "full_name": f"Helper {run}"},
             )
             user_id = made.json()["id"]
             await http.patch(f"{users}/users/{user_id}", json={"role": "admin"}, headers=as_owner)
-            login = {"grant_type": "password", "username": email, "password": CUSTOMER_PASSWORD}
+            login = {"grant_type": "password", "username": email, "password": PASSWORD}
             token = (await http.post(f"{users}/auth/token", data=login)).json()["access_token"]
             as_helper = {"Authorization": f"Bearer {token}"}
             seen = await http.get(f"{products}/admin/low-stock", headers=as_helper)
@@ -146,31 +132,15 @@ async def revocation_window(shop: RunningShop, runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--flood", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--db", default=os.environ.get("PASAR_TEST_DB", "sqlite"))
-    args = parser.parse_args()
-    os.environ["PASAR_TEST_DB"] = args.db
-    from shoplib import database_env
-
+    args = benchlib.parse_options(flood=100, runs=5)
     print(f"hardening bench on {args.db}, {os.cpu_count()} cores")
     for label, lifted in (("one address floods", False), ("limit lifted (many addresses)", True)):
-        with TemporaryDirectory() as tmp, ExitStack() as stack:
-            env = database_env(stack, Path(tmp))
-            env.update(
-                {f"{n}_LOG_LEVEL": "WARNING" for n in ("WEB", "USERS", "PRODUCTS", "ORDERS")}
-            )
+        extra = {"USERS_REGISTRATIONS_PER_ADDRESS": "100000"} if lifted else {}
+        with benchlib.running_shop(args.db, extra) as shop:
+            users_pid = benchlib.service_pids(shop, ("users",))["users"]
+            asyncio.run(flood(shop, users_pid, args.flood, label))
             if lifted:
-                env["USERS_REGISTRATIONS_PER_ADDRESS"] = "100000"
-            shop = start_shop(Path(tmp) / "var", free_base_port(), env)
-            try:
-                users_pid = pid_on_port(shop.base_port + 1)
-                asyncio.run(flood(shop, users_pid, args.flood, label))
-                if lifted:
-                    asyncio.run(revocation_window(shop, args.runs))
-            finally:
-                shop.stop()
+                asyncio.run(revocation_window(shop, args.runs))
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ The client runs on the same machine as the server, so it takes some of the CPU.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import benchlib
 from sqlalchemy import insert
 
 from pasar_kit.db import Database
@@ -95,12 +94,6 @@ async def seed(url: str, count: int) -> None:
         await db.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def wait_ready(base: str) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
@@ -136,12 +129,9 @@ async def run(base: str, path: str, requests: int, concurrency: int) -> tuple[li
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["sqlite", "mariadb", "postgres"], default="sqlite")
-    parser.add_argument("--products", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=400, help="per scenario")
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
+    args = benchlib.parse_options(
+        __doc__.splitlines()[0], products=100_000, requests=400, concurrency=8
+    )
     os.environ["PASAR_TEST_DB"] = args.db
 
     with tempfile.TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
@@ -150,7 +140,7 @@ def main() -> None:
         asyncio.run(seed(url, args.products))
         print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
 
-        port = free_port()
+        port = benchlib.free_port()
         env = {
             **os.environ,
             "PRODUCTS_DATABASE_URL": url,

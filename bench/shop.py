@@ -5,6 +5,11 @@
 * placement: POST /orders at concurrency 32 from 32 customers;
 * notification delay: from a 201 to the notification being readable in the inbox.
 
+Catalogue and placement print, beside throughput and latency, the CPU milliseconds per
+request (per order) of each process, from /proc: users, products, orders, web and, on a
+database server, "db" (mariadbd, or every PostgreSQL process summed: the machine's server,
+so whatever else uses it meanwhile counts too).
+
 Usage: python bench/shop.py [--orders 2000] [--concurrency 32] [--db sqlite|mariadb|postgres]
 Prints figures; it asserts nothing about speed.
 """
@@ -14,36 +19,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
-from contextlib import ExitStack
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import aiohttp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from shoplib import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
-    free_base_port,
-    start_shop,
-)
-
-ADDRESS = {"recipient": "Bench", "line1": "Jl. Bench 1", "city": "Jakarta",
-           "postal_code": "10110", "country": "ID", "phone": "+62800000000"}  # fmt: skip
+import benchlib
+from benchlib import ADDRESS, ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, CpuMeter, pct
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
-def report(name: str, latencies: list[float], elapsed: float, statuses: dict[int, int]) -> None:
+def report(
+    name: str, latencies: list[float], elapsed: float, statuses: dict[int, int], cpu: str = ""
+) -> None:
     print(
         f"{name:<22} {len(latencies) / elapsed:8.1f} req/s   p50 {pct(latencies, 0.5):6.1f} ms"
         f"   p99 {pct(latencies, 0.99):6.1f} ms   statuses {dict(sorted(statuses.items()))}"
+        + (f"   {cpu}" if cpu else "")
     )
 
 
@@ -54,7 +44,7 @@ async def timed(session: aiohttp.ClientSession, method: str, url: str, **kw: obj
         return response.status, body, time.perf_counter() - started
 
 
-async def run(args: argparse.Namespace, shop_urls: dict[str, str]) -> None:
+async def run(args: argparse.Namespace, shop_urls: dict[str, str], cpu: CpuMeter) -> None:
     users, products, orders = shop_urls["users"], shop_urls["products"], shop_urls["orders"]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as s:
         # Token endpoint, sequential.
@@ -83,14 +73,14 @@ async def run(args: argparse.Namespace, shop_urls: dict[str, str]) -> None:
         for i in range(args.concurrency):
             email = f"bench-{uuid.uuid4().hex[:8]}-{i}@example.com"
             await timed(s, "POST", f"{users}/auth/register",
-                        json={"email": email, "password": "bench-pass-1", "full_name": "Bench"})  # fmt: skip
+                        json={"email": email, "password": PASSWORD, "full_name": "Bench"})  # fmt: skip
             status, body, _ = await timed(
                 s, "POST", f"{users}/auth/token",
-                data={"grant_type": "password", "username": email, "password": "bench-pass-1"},
+                data={"grant_type": "password", "username": email, "password": PASSWORD},
             )  # fmt: skip
             tokens.append(body["access_token"])
 
-        async def load(name: str, n: int, make):  # type: ignore[no-untyped-def]
+        async def load(name: str, n: int, make, per: str):  # type: ignore[no-untyped-def]
             lat: list[float] = []
             statuses: dict[int, int] = {}
             queue = iter(range(n))
@@ -101,12 +91,14 @@ async def run(args: argparse.Namespace, shop_urls: dict[str, str]) -> None:
                     lat.append(took)
                     statuses[status] = statuses.get(status, 0) + 1
 
+            cpu.snapshot()
             t0 = time.perf_counter()
             await asyncio.gather(*(worker(w) for w in range(args.concurrency)))
-            report(name, lat, time.perf_counter() - t0, statuses)
+            elapsed = time.perf_counter() - t0
+            report(name, lat, elapsed, statuses, f"CPU ms/{per}: {cpu.report(n)}")
 
         await load("catalogue GET /products", args.orders,
-                   lambda w, i: timed(s, "GET", f"{products}/products?limit=20&sort=price"))  # fmt: skip
+                   lambda w, i: timed(s, "GET", f"{products}/products?limit=20&sort=price"), "req")  # fmt: skip
 
         placed: list[tuple[str, str, float]] = []
 
@@ -121,7 +113,7 @@ async def run(args: argparse.Namespace, shop_urls: dict[str, str]) -> None:
                 placed.append((tokens[w], body["id"], time.perf_counter()))
             return status, body, took
 
-        await load("placement POST /orders", args.orders, place)
+        await load("placement POST /orders", args.orders, place, "order")
 
         # Notification delay: place one order at a time and poll its inbox.
         delays = []
@@ -143,25 +135,12 @@ async def run(args: argparse.Namespace, shop_urls: dict[str, str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--db", default=os.environ.get("PASAR_TEST_DB", "sqlite"))
-    args = parser.parse_args()
-    os.environ["PASAR_TEST_DB"] = args.db
-    from shoplib import database_env
-
-    with TemporaryDirectory() as tmp, ExitStack() as stack:
-        env = database_env(stack, Path(tmp))
-        env.update({"USERS_LOG_LEVEL": "WARNING", "PRODUCTS_LOG_LEVEL": "WARNING",
-                    "ORDERS_LOG_LEVEL": "WARNING"})  # fmt: skip
-        shop = start_shop(Path(tmp) / "var", free_base_port(), env)
-        try:
-            print(f"pasar bench on {args.db}: {args.orders} requests per scenario, "
-                  f"concurrency {args.concurrency}, {os.cpu_count()} cores")  # fmt: skip
-            asyncio.run(run(args, {n: shop.url(n) for n in ("users", "products", "orders")}))
-        finally:
-            shop.stop()
+    args = benchlib.parse_options(orders=2000, concurrency=32)
+    with benchlib.running_shop(args.db) as shop:
+        cpu = benchlib.shop_meter(shop, args.db)
+        print(f"pasar bench on {args.db}: {args.orders} requests per scenario, "
+              f"concurrency {args.concurrency}, {os.cpu_count()} cores")  # fmt: skip
+        asyncio.run(run(args, {n: shop.url(n) for n in ("users", "products", "orders")}, cpu))
 
 
 if __name__ == "__main__":

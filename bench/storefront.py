@@ -18,51 +18,17 @@ import argparse
 import asyncio
 import os
 import random
-import sys
 import time
-from contextlib import ExitStack
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import aiohttp
+import benchlib
+from benchlib import PASSWORD, CpuMeter, pct
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from shoplib import free_base_port, start_shop  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
 SORTS = ["name", "-name", "price", "-price", "-created_at"]
 
 
-def pid_on_port(port: int) -> int:
-    inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
-                inode = parts[9]
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            for fd in fd_dir.iterdir():
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return int(fd_dir.parent.name)
-        except OSError:
-            continue
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
-async def load(name: str, n: int, concurrency: int, call: Any, pids: dict[str, int]) -> None:
+async def load(name: str, n: int, concurrency: int, call: Any, cpu: CpuMeter) -> None:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     queue = iter(range(n))
@@ -74,14 +40,14 @@ async def load(name: str, n: int, concurrency: int, call: Any, pids: dict[str, i
             latencies.append(time.perf_counter() - started)
             statuses[status] = statuses.get(status, 0) + 1
 
-    before = {k: cpu_seconds(p) for k, p in pids.items()}
+    cpu.snapshot()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    cpu = "  ".join(f"{k} {(cpu_seconds(p) - before[k]) * 1000 / n:.2f}" for k, p in pids.items())
     print(
         f"{name:<30} {n / elapsed:7.1f} req/s  p50 {pct(latencies, 0.5):6.1f} ms  "
-        f"p99 {pct(latencies, 0.99):6.1f} ms  CPU ms/req: {cpu}  {dict(sorted(statuses.items()))}"
+        f"p99 {pct(latencies, 0.99):6.1f} ms  CPU ms/req: {cpu.report(n)}  "
+        f"{dict(sorted(statuses.items()))}"
     )
 
 
@@ -170,7 +136,7 @@ def render_alone(repeat: int = 2000) -> None:
     )
 
 
-async def run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, int]) -> None:
+async def run(args: argparse.Namespace, urls: dict[str, str], cpu: CpuMeter) -> None:
     web, products = urls["web"], urls["products"]
     rng = random.Random(7)
     connector = aiohttp.TCPConnector(limit=200)
@@ -219,9 +185,9 @@ async def run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, in
                 return r.status
 
         n, c = args.requests, args.concurrency
-        await load("API: /products + /categories", n, c, api_only, pids)
-        await load("web: catalogue pages", n, c, storefront, pids)
-        await load("web: product page", n, c, product_page, pids)
+        await load("API: /products + /categories", n, c, api_only, cpu)
+        await load("web: catalogue pages", n, c, storefront, cpu)
+        await load("web: product page", n, c, product_page, cpu)
 
         # A signed-in shopper (the header's unread count is one more call, to users).
         jar = aiohttp.CookieJar(unsafe=True)
@@ -232,44 +198,25 @@ async def run(args: argparse.Namespace, urls: dict[str, str], pids: dict[str, in
             form = {
                 "csrf_token": token,
                 "full_name": "Bench",
-                "password": "bench-pass-123",
+                "password": PASSWORD,
                 "email": f"bench-{rng.randrange(10**9)}@example.com",
             }
             async with shopper.post(f"{web}/register", data=form) as response:
                 assert response.status == 200, response.status
-            await load("web: catalogue, signed in", n, c, lambda i: storefront(i, shopper), pids)
+            await load("web: catalogue, signed in", n, c, lambda i: storefront(i, shopper), cpu)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--db", default=os.environ.get("PASAR_TEST_DB", "sqlite"))
-    args = parser.parse_args()
-    os.environ["PASAR_TEST_DB"] = args.db
-    from shoplib import database_env
-
+    args = benchlib.parse_options(requests=2000, concurrency=16)
     render_alone()
-    with TemporaryDirectory() as tmp, ExitStack() as stack:
-        env = database_env(stack, Path(tmp))
-        env.update(
-            {f"{name}_LOG_LEVEL": "WARNING" for name in ("WEB", "USERS", "PRODUCTS", "ORDERS")}
+    with benchlib.running_shop(args.db) as shop:
+        cpu = benchlib.shop_meter(shop, args.db, ("web", "users", "products"))
+        print(
+            f"storefront bench on {args.db}: {args.requests} requests per scenario, "
+            f"concurrency {args.concurrency}, {os.cpu_count()} cores"
         )
-        shop = start_shop(Path(tmp) / "var", free_base_port(), env)
-        try:
-            names = ("web", "users", "products")
-            pids = {
-                name: pid_on_port(shop.base_port + offset)
-                for name, offset in zip(names, (0, 1, 2), strict=True)
-            }
-            print(
-                f"storefront bench on {args.db}: {args.requests} requests per scenario, "
-                f"concurrency {args.concurrency}, {os.cpu_count()} cores"
-            )
-            urls = {name: shop.url(name) for name in ("web", "users", "products", "orders")}
-            asyncio.run(run(args, urls, pids))
-        finally:
-            shop.stop()
+        urls = {name: shop.url(name) for name in ("web", "users", "products", "orders")}
+        asyncio.run(run(args, urls, cpu))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+"""What the bench scripts share: the end-to-end helpers and test data on the import path,
+the shop on a scratch data dir, and the CPU time of each process, read from /proc.
+
+Import what you need from here (not from ``shoplib`` or ``testdata`` directly): importing
+this module is what puts ``tests`` and ``tests/e2e`` on the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+# shoplib lives in tests/e2e and imports testdata from tests, as pytest's pythonpath has it.
+for _folder in (ROOT / "tests", ROOT / "tests" / "e2e"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from shoplib import (  # noqa: E402
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    RunningShop,
+    database_env,
+    free_base_port,
+    free_port,
+    start_shop,
+)
+from testdata import ADDRESS, PASSWORD  # noqa: E402
+
+__all__ = [
+    "ADDRESS",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "PASSWORD",
+    "ROOT",
+    "CpuMeter",
+    "RunningShop",
+    "cpu_seconds",
+    "free_port",
+    "parse_options",
+    "pct",
+    "pid_on_port",
+    "running_shop",
+    "service_pids",
+    "shop_meter",
+]
+
+TICK = os.sysconf("SC_CLK_TCK")
+SERVICES = ("users", "products", "orders", "web")
+# The database server's processes by name (/proc/<pid>/comm); PostgreSQL runs one per
+# connection, so its figure is the sum over all of them.
+DATABASE_SERVERS: dict[str, tuple[str, ...]] = {
+    "sqlite": (),
+    "mariadb": ("mariadbd", "mysqld"),
+    "postgres": ("postgres",),
+}
+
+
+def parse_options(description: str | None = None, **defaults: int) -> argparse.Namespace:
+    """The command line: ``--name N`` for each default given, and ``--db``."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument(
+        "--db",
+        choices=sorted(DATABASE_SERVERS),
+        default=os.environ.get("PASAR_TEST_DB", "sqlite"),
+    )
+    return parser.parse_args()
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-quantile of durations in seconds, in milliseconds."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+def pid_on_port(port: int) -> int:
+    """The process listening on a loopback TCP port (RuntimeError when none does)."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
+                inode = parts[9]
+    if inode is not None:
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                for fd in fd_dir.iterdir():
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return int(fd_dir.parent.name)
+            except OSError:
+                continue
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def _stat(pid: int) -> tuple[int, float]:
+    """(start time, CPU seconds) of a process: the start time tells a reused pid apart."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]), (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds a process (all its threads) has used so far."""
+    return _stat(pid)[1]
+
+
+def pids_named(names: tuple[str, ...]) -> list[int]:
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in names:
+                found.append(int(comm.parent.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU milliseconds per request of named processes over a stretch of load.
+
+    Each name stands for a pid, or for process names (a tuple, matched against
+    /proc/<pid>/comm) whose processes are summed. A process that starts during the stretch
+    counts whole; one that ends during it is missed (its time has left /proc).
+    """
+
+    def __init__(self, processes: Mapping[str, int | tuple[str, ...]]) -> None:
+        self.processes = dict(processes)
+        self.snapshot()
+
+    def _read(self) -> dict[str, dict[tuple[int, int], float]]:
+        seconds: dict[str, dict[tuple[int, int], float]] = {}
+        for name, which in self.processes.items():
+            seconds[name] = {}
+            for pid in [which] if isinstance(which, int) else pids_named(which):
+                try:
+                    started, used = _stat(pid)
+                except OSError:  # gone meanwhile
+                    continue
+                seconds[name][pid, started] = used
+        return seconds
+
+    def snapshot(self) -> None:
+        """Start the stretch now."""
+        self._before = self._read()
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        """CPU milliseconds per request of each name since the snapshot."""
+        return {
+            name: sum(used - self._before[name].get(key, 0.0) for key, used in now.items())
+            * 1000
+            / requests
+            for name, now in self._read().items()
+        }
+
+    def report(self, requests: int) -> str:
+        """``users 1.23  products 0.45 ...``: the same figures as one line of text."""
+        return "  ".join(f"{name} {ms:.2f}" for name, ms in self.per_request(requests).items())
+
+
+def service_pids(shop: RunningShop, names: tuple[str, ...] = SERVICES) -> dict[str, int]:
+    """The pid of each named service that is running (its port from the shop's URLs)."""
+    pids = {}
+    for name in names:
+        port = urlsplit(shop.url(name)).port
+        assert port is not None
+        try:
+            pids[name] = pid_on_port(port)
+        except RuntimeError:  # not installed, so `pasar up` did not start it
+            continue
+    return pids
+
+
+def shop_meter(shop: RunningShop, db: str, names: tuple[str, ...] = SERVICES) -> CpuMeter:
+    """A CpuMeter over the named services that run and, on a database server, ``db``:
+    mariadbd, or every PostgreSQL process summed. That server is the machine's, so
+    whatever else uses it meanwhile counts too."""
+    server = {"db": DATABASE_SERVERS[db]} if DATABASE_SERVERS[db] else {}
+    return CpuMeter({**service_pids(shop, names), **server})
+
+
+@contextmanager
+def running_shop(db: str, extra_env: Mapping[str, str] | None = None) -> Iterator[RunningShop]:
+    """`pasar up` on a scratch data dir (fresh server databases unless SQLite), logs quiet."""
+    os.environ["PASAR_TEST_DB"] = db
+    with TemporaryDirectory() as tmp, ExitStack() as stack:
+        env = database_env(stack, Path(tmp))
+        env.update({f"{name.upper()}_LOG_LEVEL": "WARNING" for name in SERVICES})
+        env.update(extra_env or {})
+        shop = start_shop(Path(tmp) / "var", free_base_port(), env)
+        try:
+            yield shop
+        finally:
+            shop.stop()
