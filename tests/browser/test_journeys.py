@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, RunningShop
 from shoplib import register as api_register
 from testdata import ADDRESS as API_ADDRESS
+from testdata import PASSWORD
 
 
 def test_a_customer_shops_orders_follows_and_cancels(shop: RunningShop, page: Page) -> None:
@@ -141,7 +142,7 @@ def test_the_owner_runs_the_shop(shop: RunningShop, page: Page) -> None:
     expect(page.get_by_test_id("user-row")).to_contain_text("Nonaktif")
     refused = httpx.post(
         f"{shop.url('users')}/auth/token",
-        data={"grant_type": "password", "username": email, "password": "customer-pass-1"},
+        data={"grant_type": "password", "username": email, "password": PASSWORD},
     )
     assert refused.status_code == 400
 

@@ -137,7 +137,7 @@ def login(users_url: str, email: str, password: str) -> str:
     return str(response.json()["access_token"])
 
 
-def register(users_url: str, email: str, password: str = "customer-pass-1") -> str:
+def register(users_url: str, email: str, password: str = PASSWORD) -> str:
     response = httpx.post(
         f"{users_url}/auth/register",
         json={"email": email, "password": password, "full_name": "E2E Customer"},
