@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any, Protocol
 
 import aiohttp
@@ -69,6 +70,12 @@ class SigningKey:
         """The public half only: the JWKS never carries private material."""
         jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.private_key.public_key()))
         return {**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+    @cached_property
+    def verifying_key(self) -> jwt.PyJWK:
+        """The public half as PyJWT verifies with, built once: building it costs more
+        than checking a token's signature."""
+        return jwt.PyJWK(self.public_jwk())
 
     def sign(self, claims: Mapping[str, Any]) -> str:
         return jwt.encode(
@@ -144,7 +151,7 @@ class StaticKeys:
     async def get(self, kid: str) -> jwt.PyJWK | None:
         for key in self._keys():
             if key.kid == kid:
-                return jwt.PyJWK(key.public_jwk())
+                return key.verifying_key
         return None
 
 

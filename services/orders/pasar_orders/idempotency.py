@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,8 +75,13 @@ async def claim(
     fingerprint: str,
     now: datetime,
     stale_after: timedelta,
+    also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
 ) -> Replay | None:
-    """None when this request now owns the key; a ``Replay`` when it was answered before."""
+    """None when this request now owns the key; a ``Replay`` when it was answered before.
+
+    ``also`` runs in the transaction that gives this request the key, so the first write
+    of the work it guards costs no transaction of its own.
+    """
 
     async def insert_claim() -> None:
         async with db.write() as conn:
@@ -89,6 +95,8 @@ async def claim(
                     updated_at=now,
                 )
             )
+            if also is not None:
+                await also(conn)
 
     for _ in range(3):  # the row may vanish (purged, freed) between insert and read
         try:
@@ -117,7 +125,7 @@ async def claim(
         if row.state == DONE:
             return Replay(status=int(row.response_status), body=json.loads(row.response_body))
         if row.updated_at < now - stale_after and await _take_over(
-            db=db, user_id=user_id, key=key, seen=row.updated_at, now=now
+            db=db, user_id=user_id, key=key, seen=row.updated_at, now=now, also=also
         ):
             return None
         raise IdempotencyKeyInFlight(
@@ -128,16 +136,25 @@ async def claim(
 
 
 async def _take_over(
-    *, db: Database, user_id: str, key: str, seen: datetime, now: datetime
+    *,
+    db: Database,
+    user_id: str,
+    key: str,
+    seen: datetime,
+    now: datetime,
+    also: Callable[[AsyncConnection], Awaitable[None]] | None,
 ) -> bool:
-    """Claim a key whose owner died mid-request; one taker wins."""
+    """Claim a key whose owner died mid-request; one taker wins (and runs ``also``)."""
     async with db.write() as conn:
         result = await conn.execute(
             update(keys)
             .where(_this(user_id, key), keys.c.state == IN_FLIGHT, keys.c.updated_at == seen)
             .values(updated_at=now)
         )
-    return bool(result.rowcount == 1)
+        won = result.rowcount == 1
+        if won and also is not None:
+            await also(conn)
+    return won
 
 
 async def complete(

@@ -2,10 +2,11 @@
 
 1. (route) the token is verified locally;
 2. the Idempotency-Key is claimed, or its earlier answer replayed;
-3. the User-Service confirms the user exists and is active;
-4. an internal ``placing`` row is written (crash safety: recovery finds it); with
-   payments on it takes one of the customer's unpaid-order slots, or the placement is
-   refused (409 ``too_many_unpaid_orders``) before anything is reserved;
+3. an internal ``placing`` row is written (crash safety: recovery finds it), in the
+   key's claim when there is one; with payments on it takes one of the customer's
+   unpaid-order slots in a transaction of its own, or the placement is refused (409
+   ``too_many_unpaid_orders``) before anything is reserved;
+4. the User-Service confirms the user exists and is active (if not, the row goes);
 5. the Product-Service reserves the stock, keyed by the order id; without a payment
    provider the same call commits it (``commit: true``), with one the hold lasts
    through the payment window;
@@ -22,12 +23,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable, Problem
@@ -139,6 +142,16 @@ async def place_order(
     now: datetime,
 ) -> Placed:
     wanted = merge_lines(request.items)
+    draft = _Draft(
+        order_id=str(uuid.uuid4()),
+        user_id=user_id,
+        address=request.shipping_address,
+        note=request.note,
+        now=now,
+    )
+    # Without an unpaid-order cap the ``placing`` row goes into the transaction that
+    # claims the key: one transaction fewer per placement.
+    started = idempotency_key is not None and policy.max_unpaid_orders is None
     if idempotency_key is not None:
         replay = await idempotency.claim(
             db=db,
@@ -147,6 +160,7 @@ async def place_order(
             fingerprint=idempotency.fingerprint(request),
             now=now,
             stale_after=policy.stale_claim_after,
+            also=_placing_row(draft) if started else None,
         )
         if replay is not None:
             return Placed(status=replay.status, body=replay.body, replayed=True)
@@ -156,11 +170,10 @@ async def place_order(
             users=users,
             products=products,
             policy=policy,
-            user_id=user_id,
-            request=request,
+            draft=draft,
+            started=started,
             wanted=wanted,
             idempotency_key=idempotency_key,
-            now=now,
         )
     except Exception as exc:
         if idempotency_key is not None:
@@ -192,23 +205,20 @@ async def _saga(
     users: UsersApi,
     products: ProductsApi,
     policy: PlacementPolicy,
-    user_id: str,
-    request: OrderCreate,
+    draft: _Draft,
+    started: bool,
     wanted: Wanted,
     idempotency_key: str | None,
-    now: datetime,
 ) -> dict[str, Any]:
-    user = await users.user(user_id)
-    if user is None or not user.active:
-        raise UserInactive("This account is unknown or deactivated.")
-    draft = _Draft(
-        order_id=str(uuid.uuid4()),
-        user_id=user_id,
-        address=request.shipping_address,
-        note=request.note,
-        now=now,
-    )
-    await _start(db=db, policy=policy, draft=draft)
+    if not started:
+        await _start(db=db, policy=policy, draft=draft)
+    try:
+        user = await users.user(draft.user_id)
+        if user is None or not user.active:
+            raise UserInactive("This account is unknown or deactivated.")
+    except Exception:
+        await _drop(db=db, order_id=draft.order_id)
+        raise
     reservation, lines = await _hold(
         db=db, products=products, policy=policy, order_id=draft.order_id, wanted=wanted
     )
@@ -228,9 +238,9 @@ async def _saga(
     )
 
 
-async def _start(*, db: Database, policy: PlacementPolicy, draft: _Draft) -> None:
-    """Write the internal ``placing`` row, so recovery finds the placement if we crash."""
-    row = {
+def _placing(draft: _Draft) -> dict[str, Any]:
+    """The internal ``placing`` row: recovery finds the placement by it if we crash."""
+    return {
         "id": draft.order_id,
         "user_id": draft.user_id,
         "status": PLACING,
@@ -241,13 +251,29 @@ async def _start(*, db: Database, policy: PlacementPolicy, draft: _Draft) -> Non
         "created_at": draft.now,
         "updated_at": draft.now,
     }
+
+
+def _placing_row(draft: _Draft) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """Writes the ``placing`` row inside another transaction (the key's claim)."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(insert(orders).values(**_placing(draft)))
+
+    return write
+
+
+async def _start(*, db: Database, policy: PlacementPolicy, draft: _Draft) -> None:
+    """Write the ``placing`` row in a transaction of its own (in a free unpaid-order
+    slot of the customer when there is a cap)."""
+    row = _placing(draft)
     if policy.max_unpaid_orders is not None:
         await _start_unpaid(db=db, row=row, user_id=draft.user_id, limit=policy.max_unpaid_orders)
         return
+    write = _placing_row(draft)
 
     async def start() -> None:
         async with db.write() as conn:
-            await conn.execute(insert(orders).values(**row))
+            await write(conn)
 
     # Inserts can deadlock with the workers' locking scans (MariaDB gap locks).
     await retrying(start)

@@ -216,11 +216,15 @@ async def test_users_down_during_placement_is_503(orders_shop: Shop) -> None:
     await shop.users_service.stop()
 
     response = await shop.place(buyer, [(shirt["id"], 1)])
+    keyed = await shop.place(buyer, [(shirt["id"], 1)], key="users-down-1")
 
     _assert_503(response)
+    _assert_503(keyed)
     await shop.users_service.start()
     assert await _rows(shop) == 0
     assert await shop.stock(shirt["id"]) == 5
+    # The 503 freed the key: the retry really tries again.
+    assert (await shop.place(buyer, [(shirt["id"], 1)], key="users-down-1")).status_code == 201
 
 
 async def test_crash_between_reservation_and_order_write_is_recovered(orders_shop: Shop) -> None:
