@@ -165,11 +165,14 @@ class Database:
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=4)
         else:
+            # No pre-ping: it costs a round trip on every checkout, several per order.
+            # Connections are recycled before any server idle timeout; after a database
+            # restart the first statement on a dead connection fails, the pool drops them
+            # all, and that one request is answered 503 (``problems.database_unreachable``).
             self._writer = create_async_engine(
                 url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 pool_recycle=1800,
             )
             self._reader = self._writer

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -215,6 +216,22 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+# MySQL/MariaDB client errors for a server that cannot be reached or went away.
+_MYSQL_UNREACHABLE = {2002, 2003, 2006, 2013}
+
+
+def database_unreachable(exc: DBAPIError) -> bool:
+    """True when the database could not be reached or dropped the connection (a restart,
+    a failover), as opposed to a statement that failed."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_UNREACHABLE:
+        return True
+    return isinstance(orig, OSError) or isinstance(getattr(orig, "__cause__", None), OSError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -243,7 +260,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             problem.headers["Allow"] = _allowed_methods(request)
         return problem_response(problem)
 
+    async def on_database(_request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg raises a refused connection as it is, not wrapped in a DBAPIError.
+        if isinstance(exc, DBAPIError) and not database_unreachable(exc):
+            raise exc  # a real fault: the outermost middleware answers 500 and logs it
+        # The pool drops its connections on such an error, so a retry gets fresh ones.
+        return problem_response(
+            ServiceUnavailable(
+                "The database is unavailable; please try again.", headers={"Retry-After": "1"}
+            )
+        )
+
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(ConnectionError, on_database)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
 

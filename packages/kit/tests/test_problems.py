@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
 
 from pasar_kit.app import service_app
 from pasar_kit.auth import SigningKey, StaticKeys, TokenVerifier, access_claims
@@ -53,6 +54,15 @@ def build(tmp_path: object) -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("secret internals: SELECT * FROM users")
 
+    @app.get("/query")
+    async def query(url: str, sql: str = "SELECT 1") -> None:
+        db = Database(url)
+        try:
+            async with db.read() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await db.dispose()
+
     return app
 
 
@@ -63,6 +73,27 @@ async def client(tmp_path: object) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
+
+
+# Real drivers against a port where nothing listens: what a database restart looks like.
+@pytest.mark.parametrize(
+    "url",
+    ["mysql+asyncmy://root@127.0.0.1:1/pasar", "postgresql+asyncpg://postgres@127.0.0.1:1/pasar"],
+)
+async def test_an_unreachable_database_is_503_not_500(client: httpx.AsyncClient, url: str) -> None:
+    response = await client.get("/query", params={"url": url})
+    body = assert_problem(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert "127.0.0.1" not in response.text and body["detail"]
+
+
+async def test_a_failing_statement_is_still_a_500(
+    client: httpx.AsyncClient, tmp_path: object
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/kit.db"
+    response = await client.get("/query", params={"url": url, "sql": "SELECT * FROM nowhere"})
+    assert_problem(response, 500, "internal_error")
+    assert "nowhere" not in response.text
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
