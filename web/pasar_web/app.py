@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Form, Request
 from fastapi.exceptions import RequestValidationError
+from jinja2 import Environment
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
@@ -46,22 +47,12 @@ _SERVICE_NAMES = ("users", "products", "orders")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The storefront; nothing connects until its lifespan starts."""
     settings = settings or Settings()
     zone = ZoneInfo(settings.timezone)
     i18n.load_catalogues()
     assets = Assets()
     templates = build_templates(assets)
-    session_secrets = [
-        s.get_secret_value()
-        for s in [
-            *([settings.session_secret] if settings.session_secret else []),
-            *settings.previous_session_secrets,
-        ]
-    ]
-    if not session_secrets:
-        log.warning("WEB_SESSION_SECRET is not set: sessions end when this process stops")
-        session_secrets = [secrets.token_urlsafe(32)]
-    codec = SessionCodec(session_secrets, max_age_seconds=settings.session_max_age_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +79,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = Metrics("web")
     app.state.metrics = metrics
+    _install_middleware(app, settings, templates=templates, zone=zone, metrics=metrics)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    install_operations(app, "web", metrics=metrics, ready_checks=[], metrics_token=metrics_token)
+    _install_error_pages(app)
+    _install_shell_routes(app, settings, assets)
+    for module in (catalogue, cart, account, checkout, orders, notifications):
+        app.include_router(module.router)
+    app.include_router(admin_router)
+    return app
+
+
+def _session_codec(settings: Settings) -> SessionCodec:
+    session_secrets = [
+        s.get_secret_value()
+        for s in [
+            *([settings.session_secret] if settings.session_secret else []),
+            *settings.previous_session_secrets,
+        ]
+    ]
+    if not session_secrets:
+        log.warning("WEB_SESSION_SECRET is not set: sessions end when this process stops")
+        session_secrets = [secrets.token_urlsafe(32)]
+    return SessionCodec(session_secrets, max_age_seconds=settings.session_max_age_seconds)
+
+
+def _install_middleware(
+    app: FastAPI, settings: Settings, *, templates: Environment, zone: ZoneInfo, metrics: Metrics
+) -> None:
+    codec = _session_codec(settings)
 
     def bare_page(status: int) -> Callable[[Scope], Response]:
         # Drawn outside the session and language middleware: a page in both languages.
@@ -111,9 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
-    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    install_operations(app, "web", metrics=metrics, ready_checks=[], metrics_token=metrics_token)
-    _install_error_pages(app)
+
+
+def _install_shell_routes(app: FastAPI, settings: Settings, assets: Assets) -> None:
+    """What every page leans on: static files, the favicon, the language switch."""
 
     @app.get("/static/{path:path}", include_in_schema=False)
     async def static(request: Request, path: str) -> Response:
@@ -142,92 +163,96 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         return response
 
-    for module in (catalogue, cart, account, checkout, orders, notifications):
-        app.include_router(module.router)
-    app.include_router(admin_router)
-    return app
-
 
 def _install_error_pages(app: FastAPI) -> None:
     """Every failure becomes a page in the shopper's language: never JSON, never a trace."""
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(SignedOut, _signed_out)
+    app.add_exception_handler(AdminRequired, _admin_required)
+    app.add_exception_handler(FormExpired, _form_expired)
+    app.add_exception_handler(DependencyUnavailable, _unavailable)
+    app.add_exception_handler(ApiProblem, _refused)
+    app.add_exception_handler(Problem, _problem)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
 
-    async def page_for(request: Request, template: str, status: int, **context: object) -> Response:
-        page = Page(request)
-        headers = {"Retry-After": "5"} if status == 503 else None
-        return await page.render(template, status=status, headers=headers, **context)
 
-    async def login_required(request: Request, _exc: Exception) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if request.method != "GET":
-            target = request.headers.get("referer", "/")
-            target = "/" + target.split("/", 3)[-1] if "://" in target else target
-        return RedirectResponse(f"/login?next={_quote(_safe_next(target))}", status_code=303)
+async def _page_for(request: Request, template: str, status: int, **context: object) -> Response:
+    page = Page(request)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return await page.render(template, status=status, headers=headers, **context)
 
-    async def signed_out(request: Request, _exc: Exception) -> Response:
-        request.state.session.flash(
-            i18n.gettext("Your session has ended. Please log in again."), "warning"
-        )
-        return await login_required(request, _exc)
 
-    async def admin_required(request: Request, _exc: Exception) -> Response:
-        return await page_for(request, "forbidden.html", 403)
+async def _login_required(request: Request, _exc: Exception) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":
+        target = request.headers.get("referer", "/")
+        target = "/" + target.split("/", 3)[-1] if "://" in target else target
+    return RedirectResponse(f"/login?next={_quote(_safe_next(target))}", status_code=303)
 
-    async def form_expired(request: Request, _exc: Exception) -> Response:
-        return await page_for(request, "form_expired.html", 403)
 
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DependencyUnavailable)
-        service = next((s for s in _SERVICE_NAMES if s in exc.detail), None)
-        page = Page(request)
-        if service:
-            page.degraded.add(service)
-        return await page.render("unavailable.html", status=503, headers={"Retry-After": "5"})
+async def _signed_out(request: Request, _exc: Exception) -> Response:
+    request.state.session.flash(
+        i18n.gettext("Your session has ended. Please log in again."), "warning"
+    )
+    return await _login_required(request, _exc)
 
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiProblem)
-        if exc.status == 404:
-            return await page_for(request, "not_found.html", 404)
-        status = exc.status if 400 <= exc.status < 500 else 502
-        return await page_for(request, "error.html", status, message=friendly(exc))
 
-    async def problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Problem)
-        message = i18n.gettext("The request could not be handled. Please check what you sent.")
-        if exc.status == 413:
-            message = i18n.gettext("What you sent is too large.")
-        return await page_for(request, "error.html", exc.status, message=message)
+async def _admin_required(request: Request, _exc: Exception) -> Response:
+    return await _page_for(request, "forbidden.html", 403)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            return await page_for(request, "not_found.html", 404)
-        if exc.status_code == 405:
-            return await page_for(
-                request,
-                "error.html",
-                405,
-                message=i18n.gettext("This page cannot be used that way."),
-            )
-        return await page_for(
+
+async def _form_expired(request: Request, _exc: Exception) -> Response:
+    return await _page_for(request, "form_expired.html", 403)
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DependencyUnavailable)
+    service = next((s for s in _SERVICE_NAMES if s in exc.detail), None)
+    page = Page(request)
+    if service:
+        page.degraded.add(service)
+    return await page.render("unavailable.html", status=503, headers={"Retry-After": "5"})
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiProblem)
+    if exc.status == 404:
+        return await _page_for(request, "not_found.html", 404)
+    status = exc.status if 400 <= exc.status < 500 else 502
+    return await _page_for(request, "error.html", status, message=friendly(exc))
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    message = i18n.gettext("The request could not be handled. Please check what you sent.")
+    if exc.status == 413:
+        message = i18n.gettext("What you sent is too large.")
+    return await _page_for(request, "error.html", exc.status, message=message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return await _page_for(request, "not_found.html", 404)
+    if exc.status_code == 405:
+        return await _page_for(
             request,
             "error.html",
-            exc.status_code,
-            message=i18n.gettext("The request could not be handled."),
+            405,
+            message=i18n.gettext("This page cannot be used that way."),
         )
+    return await _page_for(
+        request,
+        "error.html",
+        exc.status_code,
+        message=i18n.gettext("The request could not be handled."),
+    )
 
-    async def invalid(request: Request, _exc: Exception) -> Response:
-        # Only a hand-made URL gets here (forms are checked field by field).
-        return await page_for(request, "not_found.html", 404)
 
-    app.add_exception_handler(LoginRequired, login_required)
-    app.add_exception_handler(SignedOut, signed_out)
-    app.add_exception_handler(AdminRequired, admin_required)
-    app.add_exception_handler(FormExpired, form_expired)
-    app.add_exception_handler(DependencyUnavailable, unavailable)
-    app.add_exception_handler(ApiProblem, refused)
-    app.add_exception_handler(Problem, problem)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, invalid)
+async def _invalid(request: Request, _exc: Exception) -> Response:
+    # Only a hand-made URL gets here (forms are checked field by field).
+    return await _page_for(request, "not_found.html", 404)
 
 
 def _quote(value: str) -> str:

@@ -191,15 +191,7 @@ def install_operations(
     async def readyz(request: Request) -> Response:
         """200 only when the database (if any) and the required configuration are usable;
         the 503 names what is down (``checks``), never how the code failed."""
-        states: dict[str, str] = {}
-        for check_name, check in checks.items():
-            try:
-                await check(request.app)
-            except Exception as exc:  # any failure means "not ready"; the log says why
-                log.warning("not ready: %s: %s: %s", check_name, type(exc).__name__, exc)
-                states[check_name] = "down"
-            else:
-                states[check_name] = "up"
+        states = await _readiness(request.app, checks)
         down = [check_name for check_name, state in states.items() if state == "down"]
         if down:
             detail = f"Not ready: {', '.join(down)} {'is' if len(down) == 1 else 'are'} down."
@@ -228,6 +220,20 @@ def install_operations(
         elif not _is_loopback(request):
             raise Forbidden("Metrics are served to the loopback only; set a metrics token.")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _readiness(app: FastAPI, checks: Mapping[str, ReadyCheck]) -> dict[str, str]:
+    """Each check's state, "up" or "down"."""
+    states: dict[str, str] = {}
+    for check_name, check in checks.items():
+        try:
+            await check(app)
+        except Exception as exc:  # any failure means "not ready"; the log says why
+            log.warning("not ready: %s: %s: %s", check_name, type(exc).__name__, exc)
+            states[check_name] = "down"
+        else:
+            states[check_name] = "up"
+    return states
 
 
 def install_documents(app: FastAPI, *, internal_prefix: str = INTERNAL_PREFIX) -> None:
@@ -277,6 +283,12 @@ def install_documents(app: FastAPI, *, internal_prefix: str = INTERNAL_PREFIX) -
             raise Forbidden("The internal API is described to services only.")
         return JSONResponse(document("internal"))
 
+    _install_doc_pages(app)
+
+
+def _install_doc_pages(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` over the public document, their assets
+    served by the service itself."""
     app.mount(DOCS_ASSETS, StaticFiles(directory=_DOCS_FILES), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)

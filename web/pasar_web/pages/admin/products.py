@@ -189,6 +189,45 @@ async def edit_product_form(page: PageDep, product_id: ProductId) -> Response:
     return await _edit_page(page, product, etag)
 
 
+async def _edited_meanwhile(
+    page: Page,
+    current: Product,
+    current_etag: str,
+    *,
+    fields: Fields,
+    original: dict[str, Any],
+    changes: dict[str, Any],
+) -> Response:
+    """Another admin saved first (412): show what they changed, and the form again with
+    their version and this admin's own edits on top."""
+    theirs = [
+        (
+            _(EDITABLE[name]),
+            _shown(name, original.get(name), current.currency),
+            _shown(name, getattr(current, name), current.currency),
+        )
+        for name in EDITABLE
+        if name in original and original[name] != getattr(current, name)
+    ]
+    message = _(
+        "Someone else saved this product while you were editing it. Their changes "
+        "are listed below; your edits are still in the form. Save again to apply "
+        "your edits on top of theirs."
+    )
+    merged = {k: v or "" for k, v in _snapshot(current).items()}
+    merged.update({k: fields.values[k] for k in changes if k in fields.values})
+    return await _edit_page(
+        page,
+        current,
+        current_etag,
+        values=merged,
+        original=_snapshot(current),
+        theirs=theirs,
+        message=message,
+        status=409,
+    )
+
+
 @router.post("/products/{product_id}")
 async def save_product(page: PageDep, product_id: ProductId) -> Response:
     auth = page.require_admin()
@@ -225,32 +264,8 @@ async def save_product(page: PageDep, product_id: ProductId) -> Response:
         )
     except ApiProblem as problem:
         if problem.status == 412:
-            theirs = [
-                (
-                    _(EDITABLE[name]),
-                    _shown(name, original.get(name), current.currency),
-                    _shown(name, getattr(current, name), current.currency),
-                )
-                for name in EDITABLE
-                if name in original and original[name] != getattr(current, name)
-            ]
-            message = _(
-                "Someone else saved this product while you were editing it. Their changes "
-                "are listed below; your edits are still in the form. Save again to apply "
-                "your edits on top of theirs."
-            )
-            # The form now holds their version, with this admin's own edits on top.
-            merged = {k: v or "" for k, v in _snapshot(current).items()}
-            merged.update({k: fields.values[k] for k in changes if k in fields.values})
-            return await _edit_page(
-                page,
-                current,
-                current_etag,
-                values=merged,
-                original=_snapshot(current),
-                theirs=theirs,
-                message=message,
-                status=409,
+            return await _edited_meanwhile(
+                page, current, current_etag, fields=fields, original=original, changes=changes
             )
         if problem.code == "sku_taken":
             fields.errors["sku"] = friendly(problem)
