@@ -53,6 +53,13 @@ SCENARIOS = {
     "search q=kopi": "/products?q=kopi",
     "search q=kopi + category": "/products?q=kopi&category=Makanan%20%26%20Minuman",
 }
+SORTS = ["name", "-name", "price", "-price", "created_at", "-created_at"]
+
+
+def varied(rng: random.Random) -> str:
+    """A page as shoppers ask for them: any category, any sort, one of the first five."""
+    category = rng.choice(CATEGORIES).replace(" ", "%20").replace("&", "%26")
+    return f"/products?category={category}&sort={rng.choice(SORTS)}&offset={20 * rng.randrange(5)}"
 
 
 async def seed(url: str, count: int) -> None:
@@ -107,9 +114,13 @@ async def wait_ready(base: str) -> None:
     raise RuntimeError("the server did not become ready")
 
 
-async def run(base: str, path: str, requests: int, concurrency: int) -> tuple[list[float], float]:
+async def run(
+    base: str, path: str | None, requests: int, concurrency: int
+) -> tuple[list[float], float]:
+    """``path`` None: a varied page each request."""
     latencies: list[float] = []
     queue = list(range(requests))
+    rng = random.Random(11)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -117,7 +128,7 @@ async def run(base: str, path: str, requests: int, concurrency: int) -> tuple[li
             while queue:
                 queue.pop()
                 began = time.perf_counter()
-                async with session.get(base + path) as response:
+                async with session.get(base + (path or varied(rng))) as response:
                     await response.read()
                     assert response.status == 200, response.status
                 latencies.append(time.perf_counter() - began)
@@ -156,14 +167,17 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(wait_ready(base))
-            print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8}")
-            for label, path in SCENARIOS.items():
+            print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8} {'CPU ms/req':>10}")
+            scenarios: dict[str, str | None] = {"varied pages": None, **SCENARIOS}
+            for label, path in scenarios.items():
                 asyncio.run(run(base, path, 20, 2))  # warm up
+                meter = benchlib.CpuMeter({"products": server.pid})
                 latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
+                cpu = meter.per_request(len(latencies))["products"]
                 cuts = statistics.quantiles(latencies, n=100)
                 print(
                     f"{label:28} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
-                    f" {len(latencies) / elapsed:8.0f}"
+                    f" {len(latencies) / elapsed:8.0f} {cpu:10.2f}"
                 )
         finally:
             server.terminate()

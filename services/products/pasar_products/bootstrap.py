@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
-from pasar_products.listing import TotalsCache
+from pasar_products.listing import ListingCache, PageCache, TotalsCache
 from pasar_products.reservations import expire_reservations
 from pasar_products.settings import Settings
 
@@ -44,7 +44,7 @@ class Runtime:
     settings: Settings
     db: Database
     verifier: TokenVerifier
-    totals: TotalsCache
+    listing: ListingCache
     # The service's clock: tests move time without sleeping.
     clock: Clock = utcnow
     revocations: PolledRevocations | None = None
@@ -91,7 +91,10 @@ def build_runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.database_pool_size),
         verifier=verifier or default_verifier(settings, revocations),
-        totals=TotalsCache(settings.list_total_cache_seconds),
+        listing=ListingCache(
+            totals=TotalsCache(settings.list_total_cache_seconds),
+            pages=PageCache(settings.list_page_cache_seconds),
+        ),
         clock=clock,
         revocations=revocations,
     )

@@ -16,7 +16,7 @@ from pasar_kit.db import Database
 from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_products.bootstrap import Runtime
-from pasar_products.listing import TotalsCache
+from pasar_products.listing import ListingCache
 from pasar_products.problems import ProductNotFound, ReservationNotFound
 from pasar_products.schemas import RESERVATION_ID_PATTERN
 from pasar_products.settings import Settings
@@ -37,8 +37,8 @@ async def _settings(request: Request) -> Settings:
     return _runtime(request).settings
 
 
-async def _totals(request: Request) -> TotalsCache:
-    return _runtime(request).totals
+async def _listing(request: Request) -> ListingCache:
+    return _runtime(request).listing
 
 
 async def _now(request: Request) -> datetime:
@@ -90,7 +90,7 @@ async def _reservation_id(
 DatabaseDep = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
-TotalsDep = Annotated[TotalsCache, Depends(_totals)]
+ListingCacheDep = Annotated[ListingCache, Depends(_listing)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
 ProductId = Annotated[str, Depends(_product_id)]
 ReservationId = Annotated[str, Depends(_reservation_id)]

@@ -4,8 +4,9 @@ Core selects with explicit columns, one query for the page and one for the total
 input is data: ``%``, ``_`` and ``\\`` are escaped, so they match themselves.
 
 Counting ~100,000 matching rows costs more than fetching a page of 20 (it reads the whole
-index range), so totals are kept for a couple of seconds per filter (``TotalsCache``) and
-dropped whenever this process changes the catalogue.
+index range), so totals are kept for a couple of seconds per filter (``TotalsCache``),
+and the anonymous pages themselves for about a second (``PageCache``); both are dropped
+whenever an admin changes the catalogue through this process.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import astuple, dataclass, replace
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, func, or_, select, true
 
 from pasar_kit.db import Database
 from pasar_products.catalogue import PRODUCT_COLUMNS, Product
 from pasar_products.tables import products
+
+V = TypeVar("V")
 
 Sort = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]
 
@@ -43,39 +46,65 @@ class ProductQuery:
     offset: int = 0
 
 
-class TotalsCache:
-    """Recent totals by filter, so a page does not pay for a full count every time.
-
-    A total may lag behind changes made by another replica, or by reservations moving
-    stock across zero (``in_stock``), for at most ``ttl_seconds``; the page itself never lags.
-    """
+class _Expiring(Generic[V]):
+    """Values kept for ``ttl_seconds`` by key, the least recently stored dropped first
+    beyond ``max_entries``; a TTL of 0 keeps nothing."""
 
     def __init__(self, ttl_seconds: float, *, max_entries: int = 1024) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[object, ...], tuple[float, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, V]] = OrderedDict()
 
-    @staticmethod
-    def key(query: ProductQuery) -> tuple[object, ...]:
-        return astuple(replace(query, sort="name", limit=0, offset=0))
+    def key(self, query: ProductQuery) -> tuple[object, ...]:
+        return astuple(query)
 
-    def get(self, query: ProductQuery) -> int | None:
+    def get(self, query: ProductQuery) -> V | None:
         entry = self._entries.get(self.key(query))
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, query: ProductQuery, total: int) -> None:
+    def put(self, query: ProductQuery, value: V) -> None:
         if self.ttl_seconds <= 0:
             return
         key = self.key(query)
-        self._entries[key] = (time.monotonic() + self.ttl_seconds, total)
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+class TotalsCache(_Expiring[int]):
+    """Recent totals by filter, so a page does not pay for a full count every time.
+
+    A total may lag behind changes made by another replica for at most ``ttl_seconds``.
+    """
+
+    def key(self, query: ProductQuery) -> tuple[object, ...]:
+        return astuple(replace(query, sort="name", limit=0, offset=0))
+
+
+class PageCache(_Expiring[bytes]):
+    """Whole anonymous pages as sent (JSON), for about a second: the way shops microcache
+    their busiest pages. An admin's change through this process drops them at once; the
+    stock a page shows may lag behind reservations and other replicas for at most
+    ``ttl_seconds`` (a product's own page and every reservation read the database)."""
+
+
+@dataclass
+class ListingCache:
+    """What the listing keeps between requests; every admin change to the catalogue or
+    its stock made through this process clears it."""
+
+    totals: TotalsCache
+    pages: PageCache
+
+    def clear(self) -> None:
+        self.totals.clear()
+        self.pages.clear()
 
 
 def like_pattern(text: str) -> str:

@@ -27,3 +27,6 @@ class Settings(ServiceSettings):
 
     # How long a listing total may be reused (0: count every time). See listing.TotalsCache.
     list_total_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    # How long a whole anonymous listing page may be served again (0: never). See
+    # listing.PageCache.
+    list_page_cache_seconds: float = Field(default=1.0, ge=0, le=60)

@@ -199,6 +199,42 @@ async def test_a_write_through_this_service_shows_in_the_next_total(
     assert (await _list(products_client, category="Fresh", limit=1))["total"] == 2
 
 
+async def test_an_anonymous_page_is_kept_a_moment_and_dropped_by_an_admin_change(
+    products_catalogue: Catalogue, products_client: httpx.AsyncClient
+) -> None:
+    product = await products_catalogue.product(category="Kept", stock=5)
+    first = await products_client.get("/products", params={"category": "Kept"})
+    # A reservation moves stock behind the page's back: the kept page still says 5...
+    assert (await products_catalogue.reserve([(product["id"], 2)])).status_code == 201
+    again = await products_client.get("/products", params={"category": "Kept"})
+    assert again.content == first.content
+    assert again.headers["content-type"] == "application/json"
+    # ...while the product's own page never lags,
+    assert await products_catalogue.stock(product["id"]) == 3
+    # and an admin's change through this process drops the kept pages at once.
+    response = await products_client.patch(
+        f"/products/{product['id']}",
+        json={"name": "Renamed"},
+        headers=products_catalogue.tokens.admin(),
+    )
+    assert response.status_code == 200
+    fresh = (await _list(products_client, category="Kept"))["items"]
+    assert [(p["name"], p["stock"]) for p in fresh] == [("Renamed", 3)]
+
+
+def test_the_page_cache_keys_on_the_whole_query() -> None:
+    from pasar_products.listing import PageCache, ProductQuery
+
+    pages = PageCache(60)
+    pages.put(ProductQuery(q="kopi"), b"page one")
+    assert pages.get(ProductQuery(q="kopi")) == b"page one"
+    assert pages.get(ProductQuery(q="kopi", offset=20)) is None
+    assert pages.get(ProductQuery(q="kopi", sort="-price")) is None
+    disabled = PageCache(0)
+    disabled.put(ProductQuery(), b"x")
+    assert disabled.get(ProductQuery()) is None
+
+
 async def test_admins_may_list_archived_products_too(
     shop: Catalogue, products_client: httpx.AsyncClient, products_tokens: Tokens
 ) -> None:

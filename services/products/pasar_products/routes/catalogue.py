@@ -11,7 +11,14 @@ from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_products import catalogue, listing
 from pasar_products.catalogue import Product
-from pasar_products.deps import DatabaseDep, IncludeArchived, Now, ProductId, SettingsDep, TotalsDep
+from pasar_products.deps import (
+    DatabaseDep,
+    IncludeArchived,
+    ListingCacheDep,
+    Now,
+    ProductId,
+    SettingsDep,
+)
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
@@ -60,7 +67,7 @@ def public(product: Product, currency: str) -> ProductPublic:
 async def list_products(
     db: DatabaseDep,
     settings: SettingsDep,
-    totals: TotalsDep,
+    cache: ListingCacheDep,
     include_archived: IncludeArchived,
     q: Annotated[
         str | None,
@@ -77,7 +84,7 @@ async def list_products(
     sort: Sort = "name",
     limit: Limit = 20,
     offset: Offset = 0,
-) -> ProductPage:
+) -> Response:
     """Active products, filtered, searched, sorted and paged (archived too for admins)."""
     query = ProductQuery(
         q=q.strip() if q else None,
@@ -90,13 +97,20 @@ async def list_products(
         limit=limit,
         offset=offset,
     )
-    rows, total = await listing.list_products(db=db, query=query, totals=totals)
-    return ProductPage(
+    # The anonymous page as sent a moment ago (admins' archived view is never kept).
+    cached = None if include_archived else cache.pages.get(query)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    rows, total = await listing.list_products(db=db, query=query, totals=cache.totals)
+    body = ProductPage(
         items=[public(row, settings.currency) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
-    )
+    ).model_dump_json()
+    if not include_archived:
+        cache.pages.put(query, body.encode())
+    return Response(body, media_type="application/json")
 
 
 @router.get(
@@ -139,7 +153,7 @@ async def create_product(
     admin: Admin,
     db: DatabaseDep,
     settings: SettingsDep,
-    totals: TotalsDep,
+    cache: ListingCacheDep,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -147,7 +161,7 @@ async def create_product(
     product = await catalogue.create_product(
         db=db, fields=body.model_dump(), by=admin.subject, now=now
     )
-    totals.clear()
+    cache.clear()
     response.headers["Location"] = f"/products/{product.id}"
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
@@ -165,7 +179,7 @@ async def update_product(
     body: ProductUpdate,
     db: DatabaseDep,
     settings: SettingsDep,
-    totals: TotalsDep,
+    cache: ListingCacheDep,
     now: Now,
     response: Response,
     if_match: IfMatch = None,
@@ -178,7 +192,7 @@ async def update_product(
         if_versions=catalogue.versions_matching(if_match),
         now=now,
     )
-    totals.clear()
+    cache.clear()
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
 
@@ -193,7 +207,7 @@ async def archive_product(
     _admin: Admin,
     product_id: ProductId,
     db: DatabaseDep,
-    totals: TotalsDep,
+    cache: ListingCacheDep,
     now: Now,
     if_match: IfMatch = None,
 ) -> Response:
@@ -204,7 +218,7 @@ async def archive_product(
         if_versions=catalogue.versions_matching(if_match),
         now=now,
     )
-    totals.clear()
+    cache.clear()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -220,7 +234,7 @@ async def adjust_stock(
     body: StockAdjustmentCreate,
     db: DatabaseDep,
     settings: SettingsDep,
-    totals: TotalsDep,
+    cache: ListingCacheDep,
     now: Now,
     response: Response,
 ) -> ProductPublic:
@@ -233,7 +247,7 @@ async def adjust_stock(
         by=admin.subject,
         now=now,
     )
-    totals.clear()  # stock may have crossed zero (in_stock)
+    cache.clear()  # stock may have crossed zero (in_stock)
     response.headers["ETag"] = product.etag
     return public(product, settings.currency)
 
