@@ -29,6 +29,7 @@ from shoplib import (  # noqa: E402
     database_env,
     free_base_port,
     free_port,
+    pid_on_port,
     start_shop,
 )
 from testdata import ADDRESS, PASSWORD  # noqa: E402
@@ -79,25 +80,6 @@ def pct(values: list[float], p: float) -> float:
     """The p-quantile of durations in seconds, in milliseconds."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
-
-
-def pid_on_port(port: int) -> int:
-    """The process listening on a loopback TCP port (RuntimeError when none does)."""
-    inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
-                inode = parts[9]
-    if inode is not None:
-        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-            try:
-                for fd in fd_dir.iterdir():
-                    if os.readlink(fd) == f"socket:[{inode}]":
-                        return int(fd_dir.parent.name)
-            except OSError:
-                continue
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def _stat(pid: int) -> tuple[int, float]:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, free_base_port, login, start_shop
+from shoplib import ADMIN_EMAIL, ADMIN_PASSWORD, free_base_port, login, pid_on_port, start_shop
 
 
 def run_up(data_dir: Path, base_port: int) -> subprocess.CompletedProcess[str]:
@@ -46,13 +46,13 @@ def test_up_serves_restarts_a_dead_child_and_stops_cleanly(tmp_path: Path) -> No
         assert "Traceback" not in second.stderr + second.stdout
 
         # Kill the products child: the supervisor brings it back.
-        pid = _listening_pid(shop.base_port + 2)
+        pid = pid_on_port(shop.base_port + 2)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 90  # generous: CI machines are busy
         while time.monotonic() < deadline:
             try:
                 ready = httpx.get(f"{shop.url('products')}/readyz", timeout=1).status_code == 200
-                if ready and _listening_pid(shop.base_port + 2) != pid:
+                if ready and pid_on_port(shop.base_port + 2) != pid:
                     break
             except httpx.HTTPError:
                 pass
@@ -87,22 +87,3 @@ def test_sigterm_stops_everything_with_exit_code_zero(tmp_path: Path) -> None:
     shop = start_shop(tmp_path / "var", free_base_port())
     shop.process.send_signal(signal.SIGTERM)
     assert shop.process.wait(timeout=30) == 0
-
-
-def _listening_pid(port: int) -> int:
-    """The pid that owns the listening socket on ``port`` (from /proc, no extra tools)."""
-    inode = None
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            parts = line.split()
-            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
-                inode = parts[9]
-    assert inode is not None, f"nothing listens on {port}"
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            for fd in fd_dir.iterdir():
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return int(fd_dir.parent.name)
-        except OSError:
-            continue
-    raise AssertionError(f"no process owns port {port}")

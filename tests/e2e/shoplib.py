@@ -34,6 +34,25 @@ SERVICES = {"web": 0, "users": 1, "products": 2, "orders": 3}
 DATABASE_SERVICES = ("users", "products", "orders")
 
 
+def pid_on_port(port: int) -> int:
+    """The process listening on a loopback TCP port (RuntimeError when none does)."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
+                inode = parts[9]
+    if inode is not None:
+        for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+            try:
+                for fd in fd_dir.iterdir():
+                    if os.readlink(fd) == f"socket:[{inode}]":
+                        return int(fd_dir.parent.name)
+            except OSError:
+                continue
+    raise RuntimeError(f"nothing listens on {port}")
+
+
 def free_base_port() -> int:
     """A base port whose base+1..base+3 are all free on the loopback."""
     for _ in range(200):
