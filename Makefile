@@ -35,8 +35,16 @@ typecheck: $(STAMP)
 	@for suite in $(SUITES) bench; do \
 		echo "mypy $$suite"; MYPYPATH=$$suite $(BIN)/mypy $$suite || exit 1; done
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# The reference benchmark (bench/README.md): every scenario, concurrency and database,
+# written to bench/results/. Needs wrk (apt-get install wrk); BENCH_DB=sqlite for one.
+BENCH_DB ?= sqlite mariadb postgres
+bench: $(STAMP) $(VENV)/.bench-installed
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/matrix.py --db $(BENCH_DB)
+
+$(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
 
 # Collect the storefront's texts into the Indonesian catalogue; translate what is new.
 messages: $(STAMP)

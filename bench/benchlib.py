@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from urllib.parse import urlsplit
+
+from sqlalchemy import insert
+
+from pasar_kit.db import Database
+from pasar_products.tables import products
 
 ROOT = Path(__file__).resolve().parents[1]
 # shoplib lives in tests/e2e and imports testdata from tests, as pytest's pythonpath has it.
@@ -48,7 +56,9 @@ __all__ = [
     "pct",
     "pid_on_port",
     "running_shop",
+    "seed_products",
     "service_pids",
+    "shop_and_databases",
     "shop_meter",
 ]
 
@@ -170,13 +180,91 @@ def shop_meter(shop: RunningShop, db: str, names: tuple[str, ...] = SERVICES) ->
 @contextmanager
 def running_shop(db: str, extra_env: Mapping[str, str] | None = None) -> Iterator[RunningShop]:
     """`pasar up` on a scratch data dir (fresh server databases unless SQLite), logs quiet."""
+    with shop_and_databases(db, extra_env) as (shop, _urls):
+        yield shop
+
+
+@contextmanager
+def shop_and_databases(
+    db: str, extra_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[RunningShop, dict[str, str]]]:
+    """`running_shop`, and the database URL of each service ("users", "products", "orders")
+    for checks and seeding straight on the database."""
     os.environ["PASAR_TEST_DB"] = db
     with TemporaryDirectory() as tmp, ExitStack() as stack:
         env = database_env(stack, Path(tmp))
         env.update({f"{name.upper()}_LOG_LEVEL": "WARNING" for name in SERVICES})
         env.update(extra_env or {})
-        shop = start_shop(Path(tmp) / "var", free_base_port(), env)
+        data_dir = Path(tmp) / "var"
+        urls = {
+            name: env.get(f"{name.upper()}_DATABASE_URL")
+            or f"sqlite+aiosqlite:///{data_dir.resolve() / (name + '.db')}"
+            for name in ("users", "products", "orders")
+        }
+        shop = start_shop(data_dir, free_base_port(), env)
         try:
-            yield shop
+            yield shop, urls
         finally:
             shop.stop()
+
+
+# --- A catalogue of many products, written straight into the Product-Service's tables ---
+
+CATEGORIES = [
+    "Makanan & Minuman", "Elektronik", "Fashion", "Rumah Tangga", "Kesehatan & Kecantikan",
+    "Olahraga", "Buku", "Mainan", "Otomotif", "Perkakas", "Hobi", "Kantor",
+]  # fmt: skip
+WORDS = [
+    "kopi", "teh", "batik", "sambal", "madu", "kabel", "lampu", "sepatu", "tas", "panci",
+    "wajan", "raket", "bola", "matras", "botol", "kaos", "sarung", "sandal", "topi", "sabun",
+    "minyak", "lulur", "jamu", "kipas", "speaker", "earbuds", "powerbank", "toples", "tikar",
+    "sapu", "gula", "keripik", "beras", "buku", "pensil", "mobil", "obeng", "gitar", "meja",
+]  # fmt: skip
+ADJECTIVES = ["merah", "biru", "hijau", "besar", "kecil", "premium", "hemat", "asli", "super"]
+
+
+async def seed_products(url: str, count: int, *, stock: int | None = None) -> list[str]:
+    """``count`` products made up from Indonesian words, in batches, and their ids.
+
+    With ``stock`` every product is active and holds that many; without, stock and
+    activity are mixed as in a real shop (some sold out, a few archived).
+    """
+    rng = random.Random(7)
+    db = Database(url)
+    start = datetime.now(UTC) - timedelta(days=365)
+    ids: list[str] = []
+    try:
+        batch = []
+        for i in range(count):
+            name = f"{rng.choice(WORDS).title()} {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} {i}"
+            at = start + timedelta(seconds=i * 300)
+            ids.append(str(uuid.uuid4()))
+            batch.append(
+                {
+                    "id": ids[-1],
+                    "sku": f"SKU-{i:07d}",
+                    "name": name,
+                    "description": f"{name}: {' '.join(rng.choices(WORDS, k=12))}",
+                    "price": rng.randrange(1_000, 5_000_000),
+                    "stock": rng.choice([0, 0, 1, 5, 20, 100]) if stock is None else stock,
+                    "category": rng.choice(CATEGORIES),
+                    "image_url": None,
+                    "active": stock is not None or rng.random() > 0.05,
+                    "version": 1,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+            )
+            if len(batch) == 5000:
+                async with db.write() as conn:
+                    await conn.execute(insert(products), batch)
+                batch = []
+        if batch:
+            async with db.write() as conn:
+                await conn.execute(insert(products), batch)
+        if db.dialect == "postgresql":
+            async with db.write() as conn:
+                await conn.exec_driver_sql("ANALYZE products")
+    finally:
+        await db.dispose()
+    return ids

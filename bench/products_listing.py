@@ -19,31 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import benchlib
-from sqlalchemy import insert
 
-from pasar_kit.db import Database
 from pasar_kit.migrations import upgrade
 from pasar_kit.testing import fresh_database
 from pasar_products.app import MIGRATIONS
-from pasar_products.tables import products
-
-CATEGORIES = [
-    "Makanan & Minuman", "Elektronik", "Fashion", "Rumah Tangga", "Kesehatan & Kecantikan",
-    "Olahraga", "Buku", "Mainan", "Otomotif", "Perkakas", "Hobi", "Kantor",
-]  # fmt: skip
-WORDS = [
-    "kopi", "teh", "batik", "sambal", "madu", "kabel", "lampu", "sepatu", "tas", "panci",
-    "wajan", "raket", "bola", "matras", "botol", "kaos", "sarung", "sandal", "topi", "sabun",
-    "minyak", "lulur", "jamu", "kipas", "speaker", "earbuds", "powerbank", "toples", "tikar",
-    "sapu", "gula", "keripik", "beras", "buku", "pensil", "mobil", "obeng", "gitar", "meja",
-]  # fmt: skip
-ADJECTIVES = ["merah", "biru", "hijau", "besar", "kecil", "premium", "hemat", "asli", "super"]
 
 SCENARIOS = {
     "default page": "/products",
@@ -58,47 +41,8 @@ SORTS = ["name", "-name", "price", "-price", "created_at", "-created_at"]
 
 def varied(rng: random.Random) -> str:
     """A page as shoppers ask for them: any category, any sort, one of the first five."""
-    category = rng.choice(CATEGORIES).replace(" ", "%20").replace("&", "%26")
+    category = rng.choice(benchlib.CATEGORIES).replace(" ", "%20").replace("&", "%26")
     return f"/products?category={category}&sort={rng.choice(SORTS)}&offset={20 * rng.randrange(5)}"
-
-
-async def seed(url: str, count: int) -> None:
-    rng = random.Random(7)
-    db = Database(url)
-    start = datetime.now(UTC) - timedelta(days=365)
-    try:
-        batch = []
-        for i in range(count):
-            name = f"{rng.choice(WORDS).title()} {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} {i}"
-            at = start + timedelta(seconds=i * 300)
-            batch.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "sku": f"SKU-{i:07d}",
-                    "name": name,
-                    "description": f"{name}: {' '.join(rng.choices(WORDS, k=12))}",
-                    "price": rng.randrange(1_000, 5_000_000),
-                    "stock": rng.choice([0, 0, 1, 5, 20, 100]),
-                    "category": rng.choice(CATEGORIES),
-                    "image_url": None,
-                    "active": rng.random() > 0.05,
-                    "version": 1,
-                    "created_at": at,
-                    "updated_at": at,
-                }
-            )
-            if len(batch) == 5000:
-                async with db.write() as conn:
-                    await conn.execute(insert(products), batch)
-                batch = []
-        if batch:
-            async with db.write() as conn:
-                await conn.execute(insert(products), batch)
-        if db.dialect == "postgresql":
-            async with db.write() as conn:
-                await conn.exec_driver_sql("ANALYZE products")
-    finally:
-        await db.dispose()
 
 
 async def wait_ready(base: str) -> None:
@@ -148,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
         upgrade(url, MIGRATIONS)
         began = time.perf_counter()
-        asyncio.run(seed(url, args.products))
+        asyncio.run(benchlib.seed_products(url, args.products))
         print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
 
         port = benchlib.free_port()
