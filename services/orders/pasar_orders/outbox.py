@@ -6,6 +6,8 @@ hands events to the User-Service at least once (it dedupes on ``event_id``):
 
 * in order per order: an event is not sent while an earlier one of its order is
   undelivered;
+* in batches: one request hands over up to 100 events (one by one only when the
+  User-Service refuses a batch as a whole);
 * safe with several replicas: rows are claimed with ``FOR UPDATE SKIP LOCKED`` (SQLite
   serialises writers instead) and leased by pushing ``next_attempt_at`` forward, so the
   HTTP calls happen outside any transaction and a crashed relay's claim simply lapses;
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
 from pasar_kit.workers import claim_with_lease
-from pasar_orders.remote import UsersApi
+from pasar_orders.remote import NOTIFY_BATCH_LIMIT, BatchRefused, UsersApi
 from pasar_orders.tables import outbox
 
 log = logging.getLogger("pasar.orders.outbox")
@@ -119,9 +122,7 @@ async def relay_outbox(
     )
     if not rows:
         return 0
-    results = await asyncio.gather(
-        *(users.notify(_event(row)) for row in rows), return_exceptions=True
-    )
+    results = await _hand_over(users, rows)
     delivered: list[int] = []
     retries: dict[int, datetime] = {}
     for row, result in zip(rows, results, strict=True):
@@ -138,6 +139,36 @@ async def relay_outbox(
         retries[row.id] = now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
     await retrying(lambda: _record(db, delivered=delivered, retries=retries, now=now))
     return len(delivered)
+
+
+class Undelivered(Exception):
+    """The User-Service did not store an event (it named a user it does not know)."""
+
+
+async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException | None]:
+    """Hand the events to the User-Service, one request per ``NOTIFY_BATCH_LIMIT``; per
+    row, None when users has it (stored now or before), else why not.
+
+    When users refuses a batch as a whole, its events go one by one, so that one event
+    it finds invalid never holds back the others.
+    """
+    outcomes: list[BaseException | None] = []
+    for start in range(0, len(rows), NOTIFY_BATCH_LIMIT):
+        chunk = rows[start : start + NOTIFY_BATCH_LIMIT]
+        try:
+            answered = await users.notify_many([_event(row) for row in chunk])
+        except BatchRefused:
+            outcomes += await asyncio.gather(
+                *(users.notify(_event(row)) for row in chunk), return_exceptions=True
+            )
+            continue
+        except Exception as exc:  # users down or confused: every event of it waits
+            outcomes += [exc] * len(chunk)
+            continue
+        for row in chunk:
+            outcome = answered.get(row.event_id, "missing from the answer")
+            outcomes.append(None if outcome in ("stored", "duplicate") else Undelivered(outcome))
+    return outcomes
 
 
 def _due(now: datetime, batch_size: int) -> Select[Any]:

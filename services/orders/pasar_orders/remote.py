@@ -42,6 +42,24 @@ class Reservation(BaseModel):
     items: list[ReservedLine]
 
 
+class NotificationResult(BaseModel):
+    event_id: str
+    outcome: str
+
+
+class NotificationResults(BaseModel):
+    results: list[NotificationResult]
+
+
+# The most events the User-Service takes in one batch.
+NOTIFY_BATCH_LIMIT = 100
+
+
+class BatchRefused(Exception):
+    """The User-Service would not take a batch of notifications as a whole: a version
+    without the batch route (during a rolling update), or an event it finds invalid."""
+
+
 class ReservationGone(Exception):
     """The reservation expired or was released before it could be committed."""
 
@@ -79,6 +97,25 @@ class UsersApi:
         )
         if not reply.ok:
             raise _unexpected("users", reply)
+
+    async def notify_many(self, events: list[dict[str, Any]]) -> dict[str, str]:
+        """Hand up to ``NOTIFY_BATCH_LIMIT`` notifications over in one request; the
+        outcome of each event id: "stored", "duplicate" or "unknown_user".
+
+        Raises ``BatchRefused`` when the User-Service will not take the batch as a whole.
+        """
+        reply = await self.client.request(
+            "POST", "/internal/notifications/batch", json={"events": events}, idempotent=True
+        )
+        if reply.status in (404, 405, 422):
+            raise BatchRefused(reply.status)
+        if reply.status != 200:
+            raise _unexpected("users", reply)
+        try:
+            answer = NotificationResults.model_validate(reply.body)
+        except ValidationError as exc:
+            raise _unexpected("users", reply) from exc
+        return {result.event_id: result.outcome for result in answer.results}
 
 
 @dataclass

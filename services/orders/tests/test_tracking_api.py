@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from orders_support import Account, Shop
+from sqlalchemy import select, update
+
+from pasar_orders.tables import outbox
 
 
 async def _order(
@@ -182,3 +186,41 @@ async def test_every_change_reaches_the_owner_once_in_order(orders_shop: Shop) -
     ]
     assert all(n["order_id"] == order["id"] for n in notes)
     assert await shop.notifications(admin) == []
+
+
+async def _spoil_event(shop: Shop, order_id: str, **values: str) -> None:
+    """Change an undelivered event in the outbox, as a bug or an old row might have it."""
+    async with shop.db.write() as conn:
+        await conn.execute(update(outbox).where(outbox.c.order_id == order_id).values(**values))
+
+
+async def _undelivered(shop: Shop) -> list[tuple[str, int]]:
+    async with shop.db.read() as conn:
+        rows = await conn.execute(
+            select(outbox.c.order_id, outbox.c.attempts).where(outbox.c.delivered_at.is_(None))
+        )
+        return [(row.order_id, row.attempts) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("spoiled", "why"),
+    [
+        ({"message": ""}, "users refuses the batch (422): the events go one by one"),
+        ({"user_id": "no-such-user"}, "users takes the batch but stores not this one"),
+    ],
+)
+async def test_one_event_users_will_not_store_never_holds_back_the_others(
+    orders_shop: Shop, spoiled: dict[str, str], why: str
+) -> None:
+    shop = orders_shop
+    buyers = [await shop.customer() for _ in range(3)]
+    shirt = await shop.product(stock=5)
+    orders = [await _order(shop, buyer, shirt) for buyer in buyers]
+    await _spoil_event(shop, orders[1]["id"], **spoiled)
+
+    assert await shop.relay() == 2, why
+    for buyer, order in zip(buyers, orders, strict=True):
+        inbox = [n["order_id"] for n in await shop.notifications(buyer)]
+        assert inbox == ([] if order is orders[1] else [order["id"]]), why
+    # The spoiled one waits for its next attempt, counted.
+    assert await _undelivered(shop) == [(orders[1]["id"], 1)], why

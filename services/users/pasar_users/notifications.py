@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pasar_kit.db import Database, retrying
 from pasar_users.problems import NotificationNotFound, UnknownUser
-from pasar_users.schemas import NotificationPublic
+from pasar_users.schemas import NotificationCreate, NotificationOutcome, NotificationPublic
 from pasar_users.tables import AnyRow, notifications, users
+
+# How many times a delivery looks again after losing a race on ``event_id``.
+_LOOKS = 3
 
 _COLUMNS = (
     notifications.c.id,
@@ -38,54 +43,61 @@ def _notification(row: AnyRow) -> NotificationPublic:
     )
 
 
-async def deliver(
-    *,
-    db: Database,
-    event_id: str,
-    user_id: str,
-    type: str,
-    order_id: str | None,
-    status: str | None,
-    message: str,
-    occurred_at: datetime,
-    now: datetime,
-) -> bool:
-    """Store the event (received at ``now``) unless it already was; True when it is new.
+async def deliver(*, db: Database, event: NotificationCreate, now: datetime) -> bool:
+    """Store one event (received at ``now``) unless it already was; True when it is new."""
+    (outcome,) = await deliver_many(db=db, events=[event], now=now)
+    if outcome.outcome == "unknown_user":
+        raise UnknownUser(f"No user {event.user_id}.")
+    return outcome.outcome == "stored"
 
-    The unique index on ``event_id`` decides, so a redelivery, or two identical
-    deliveries racing each other, store one row.
+
+async def deliver_many(
+    *, db: Database, events: Sequence[NotificationCreate], now: datetime
+) -> list[NotificationOutcome]:
+    """Store each event once, all in one transaction, and say per event what became of it.
+
+    The unique index on ``event_id`` decides: when another delivery of one of these
+    events commits between our look and our insert, the insert fails whole and we look
+    again, so a redelivery, or two replicas racing, store one row. An event of an unknown
+    user is not stored (the sender may try it again later).
     """
-    async with db.read() as conn:
-        known = await conn.scalar(select(users.c.id).where(users.c.id == user_id))
-    if known is None:
-        raise UnknownUser(f"No user {user_id}.")
-    row = {
-        "id": str(uuid.uuid4()),
-        "event_id": event_id,
-        "user_id": user_id,
-        "type": type,
-        "order_id": order_id,
-        "status": status,
-        "message": message,
-        "occurred_at": occurred_at,
-        "created_at": now,
-    }
 
-    async def insert_row() -> None:
+    async def attempt() -> list[NotificationOutcome]:
         async with db.write() as conn:
-            await conn.execute(insert(notifications).values(row))
-
-    try:
-        await retrying(insert_row)
-    except IntegrityError:
-        async with db.read() as conn:
-            stored = await conn.scalar(
-                select(notifications.c.id).where(notifications.c.event_id == event_id)
+            known = set(
+                await conn.scalars(
+                    select(users.c.id).where(users.c.id.in_({e.user_id for e in events}))
+                )
             )
-        if stored is None:
-            raise  # not a duplicate: let it surface
-        return False
-    return True
+            stored = set(
+                await conn.scalars(
+                    select(notifications.c.event_id).where(
+                        notifications.c.event_id.in_({e.event_id for e in events})
+                    )
+                )
+            )
+            rows: list[dict[str, Any]] = []
+            outcomes: list[NotificationOutcome] = []
+            for event in events:
+                if event.user_id not in known:
+                    outcome = "unknown_user"
+                elif event.event_id in stored:
+                    outcome = "duplicate"
+                else:
+                    stored.add(event.event_id)
+                    rows.append({"id": str(uuid.uuid4()), **event.model_dump(), "created_at": now})
+                    outcome = "stored"
+                outcomes.append(NotificationOutcome(event_id=event.event_id, outcome=outcome))
+            if rows:
+                await conn.execute(insert(notifications), rows)
+            return outcomes
+
+    for _ in range(_LOOKS - 1):
+        try:
+            return await retrying(attempt)
+        except IntegrityError:
+            continue  # stored meanwhile by another delivery: look again
+    return await retrying(attempt)
 
 
 async def inbox(

@@ -147,6 +147,25 @@ class NotificationCreate(_Request):
     occurred_at: AwareDatetime
 
 
+class NotificationBatch(_Request):
+    """Up to 100 notifications in one request: how the Order-Service's outbox relay
+    hands over what it has due."""
+
+    events: Annotated[list[NotificationCreate], Field(min_length=1, max_length=100)]
+
+
+class NotificationOutcome(BaseModel):
+    """What became of one event of a batch: ``stored`` now, already stored before
+    (``duplicate``), or not stored because its user is unknown (``unknown_user``)."""
+
+    event_id: str
+    outcome: Literal["stored", "duplicate", "unknown_user"]
+
+
+class NotificationBatchResult(BaseModel):
+    results: list[NotificationOutcome]
+
+
 class NotificationPublic(BaseModel):
     """A notification as the inbox answers it (the domain's value and the answer alike)."""
 

@@ -10,7 +10,14 @@ from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
 from pasar_users.deps import AuthorityDep, DatabaseDep, Now, UserId
-from pasar_users.schemas import InternalUser, NotificationCreate, TokenRevocation, TokenRevocations
+from pasar_users.schemas import (
+    InternalUser,
+    NotificationBatch,
+    NotificationBatchResult,
+    NotificationCreate,
+    TokenRevocation,
+    TokenRevocations,
+)
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -58,5 +65,20 @@ async def post_notification(
     body: NotificationCreate, _service: NotificationWriter, db: DatabaseDep, now: Now
 ) -> Response:
     """Store a notification for a user; a repeated ``event_id`` stores nothing new."""
-    await notifications.deliver(db=db, now=now, **body.model_dump())
+    await notifications.deliver(db=db, event=body, now=now)
     return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.post(
+    "/notifications/batch",
+    operation_id="internal_post_notifications_batch",
+    responses=problems(401, 403, 422),
+)
+async def post_notifications_batch(
+    body: NotificationBatch, _service: NotificationWriter, db: DatabaseDep, now: Now
+) -> NotificationBatchResult:
+    """Store up to 100 notifications in one transaction, each event at most once, and
+    say per event whether it was ``stored`` now, was a ``duplicate`` of one stored
+    before, or names an ``unknown_user`` (not stored; it may be sent again)."""
+    results = await notifications.deliver_many(db=db, events=body.events, now=now)
+    return NotificationBatchResult(results=results)
