@@ -155,7 +155,7 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
 class Database:
     """The engines of one service's database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = url
         self.is_sqlite = _is_sqlite(url)
         if self.is_sqlite:
@@ -165,14 +165,18 @@ class Database:
             self._writer = _sqlite_engine(url, immediate=True, pool_size=1)
             self._reader = _sqlite_engine(url, immediate=False, pool_size=4)
         else:
-            # No pre-ping: it costs a round trip on every checkout, several per order.
+            # A fixed pool: no overflow connections, because each one would be opened
+            # for a burst and closed again at once, a handshake on both sides per
+            # checkout (measured: 15 % of a placement's CPU at 32 concurrent requests).
+            # A request that finds every connection busy waits for one (no code path
+            # holds two at once). No pre-ping: it costs a round trip on every checkout.
             # Connections are recycled before any server idle timeout; after a database
             # restart the first statement on a dead connection fails, the pool drops them
             # all, and that one request is answered 503 (``problems.database_unreachable``).
             self._writer = create_async_engine(
                 url,
                 pool_size=pool_size,
-                max_overflow=pool_size,
+                max_overflow=0,
                 pool_recycle=1800,
             )
             self._reader = self._writer

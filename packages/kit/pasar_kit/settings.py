@@ -67,8 +67,9 @@ class ServiceSettings(ProcessSettings):
     """
 
     database_url: str = "sqlite+aiosqlite:///./var/service.db"
-    # SQLite file databases want one writer connection; servers take a pool.
-    database_pool_size: int = 10
+    # SQLite file databases want one writer connection; servers take a fixed pool of
+    # this many connections per process (a request that finds all busy waits for one).
+    database_pool_size: int = Field(default=20, ge=1, le=500)
 
     # Token verification (every service) and issuance (users).
     jwt_issuer: str = "pasar-users"
