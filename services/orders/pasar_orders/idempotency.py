@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -67,6 +67,12 @@ def _this(user_id: str, key: str) -> Any:
     return (keys.c.user_id == user_id) & (keys.c.key == key)
 
 
+# Every placement's two statements, built once (see ``placement``): the claim, and the
+# answer stored (executed with the columns to set).
+_CLAIM = insert(keys)
+_STORE_ANSWER = update(keys).where(keys.c.user_id == bindparam("uid"), keys.c.key == bindparam("k"))
+
+
 async def claim(
     *,
     db: Database,
@@ -86,14 +92,15 @@ async def claim(
     async def insert_claim() -> None:
         async with db.write() as conn:
             await conn.execute(
-                insert(keys).values(
-                    user_id=user_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    state=IN_FLIGHT,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _CLAIM,
+                {
+                    "user_id": user_id,
+                    "key": key,
+                    "fingerprint": fingerprint,
+                    "state": IN_FLIGHT,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             if also is not None:
                 await also(conn)
@@ -168,14 +175,15 @@ async def complete(
 ) -> None:
     """Store the final answer, inside the transaction that produced it."""
     await conn.execute(
-        update(keys)
-        .where(_this(user_id, key))
-        .values(
-            state=DONE,
-            response_status=status,
-            response_body=json.dumps(body, separators=(",", ":")),
-            updated_at=now,
-        )
+        _STORE_ANSWER,
+        {
+            "uid": user_id,
+            "k": key,
+            "state": DONE,
+            "response_status": status,
+            "response_body": json.dumps(body, separators=(",", ":")),
+            "updated_at": now,
+        },
     )
 
 

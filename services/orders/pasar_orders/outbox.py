@@ -61,6 +61,10 @@ def message_for(order_id: str, status: str, *, created: bool) -> str:
     return f"Order #{short_id(order_id)} {phrase}."
 
 
+# Built once: every status change, placement included, runs it.
+_ADD_EVENT = insert(outbox)
+
+
 async def enqueue(
     conn: AsyncConnection,
     *,
@@ -72,17 +76,18 @@ async def enqueue(
 ) -> None:
     """Add the event of one status change, inside the caller's transaction."""
     await conn.execute(
-        insert(outbox).values(
-            event_id=str(uuid.uuid4()),
-            order_id=order_id,
-            user_id=user_id,
-            type=CREATED if created else STATUS_CHANGED,
-            status=status,
-            message=message_for(order_id, status, created=created),
-            occurred_at=at,
-            attempts=0,
-            next_attempt_at=at,
-        )
+        _ADD_EVENT,
+        {
+            "event_id": str(uuid.uuid4()),
+            "order_id": order_id,
+            "user_id": user_id,
+            "type": CREATED if created else STATUS_CHANGED,
+            "status": status,
+            "message": message_for(order_id, status, created=created),
+            "occurred_at": at,
+            "attempts": 0,
+            "next_attempt_at": at,
+        },
     )
 
 

@@ -40,6 +40,10 @@ class Actor:
     is_admin: bool = False
 
 
+# Built once: every status change, placement included, runs it.
+_ADD_HISTORY = insert(status_history)
+
+
 async def record_change(
     conn: AsyncConnection,
     *,
@@ -53,7 +57,7 @@ async def record_change(
 ) -> None:
     """The history entry and the notification of one change, in the caller's transaction."""
     await conn.execute(
-        insert(status_history).values(order_id=order_id, status=status, at=at, by=by, note=note)
+        _ADD_HISTORY, {"order_id": order_id, "status": status, "at": at, "by": by, "note": note}
     )
     await outbox.enqueue(
         conn, order_id=order_id, user_id=user_id, status=status, created=created, at=at

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,32 +82,54 @@ class _Shortfall(Exception):
     """A guarded decrement matched nothing; the transaction must roll back first."""
 
 
+# The placement path's statements, built once. Written inline, SQLAlchemy builds the
+# statement and its cache key on every call, which costs about three times what running
+# it does (measured on SQLite: 150 µs a statement built per call, 45 µs built once).
+_HEADER = select(
+    reservations.c.status,
+    reservations.c.expires_at,
+    reservations.c.created_at,
+    reservations.c.release_reason,
+).where(reservations.c.id == bindparam("rid"))
+_HEADER_LOCKED = _HEADER.with_for_update()
+_LINES = (
+    select(
+        reservation_lines.c.product_id,
+        reservation_lines.c.sku,
+        reservation_lines.c.name,
+        reservation_lines.c.quantity,
+        reservation_lines.c.unit_price,
+        reservation_lines.c.currency,
+    )
+    .where(reservation_lines.c.reservation_id == bindparam("rid"))
+    .order_by(reservation_lines.c.product_id)
+)
+_CATALOGUE = select(
+    products.c.id,
+    products.c.sku,
+    products.c.name,
+    products.c.price,
+    products.c.stock,
+    products.c.active,
+).where(products.c.id.in_(bindparam("ids", expanding=True)))
+_ADD_HEADER = insert(reservations)
+_ADD_LINES = insert(reservation_lines)
+# stock = stock - :qty WHERE stock >= :qty, the one way stock leaves a product.
+_TAKE = (
+    update(products)
+    .where(products.c.id == bindparam("pid"), products.c.stock >= bindparam("qty"))
+    .values(stock=products.c.stock - bindparam("qty"))
+)
+
+
 async def _load(
     conn: AsyncConnection, reservation_id: str, *, for_update: bool = False
 ) -> Reservation | None:
-    header = select(
-        reservations.c.status,
-        reservations.c.expires_at,
-        reservations.c.created_at,
-        reservations.c.release_reason,
-    ).where(reservations.c.id == reservation_id)
-    if for_update:
-        header = header.with_for_update()
-    found = (await conn.execute(header)).first()
+    header = _HEADER_LOCKED if for_update else _HEADER
+    found = (await conn.execute(header, {"rid": reservation_id})).first()
     if found is None:
         return None
-    lines = await conn.execute(
-        select(
-            reservation_lines.c.product_id,
-            reservation_lines.c.sku,
-            reservation_lines.c.name,
-            reservation_lines.c.quantity,
-            reservation_lines.c.unit_price,
-            reservation_lines.c.currency,
-        )
-        .where(reservation_lines.c.reservation_id == reservation_id)
-        .order_by(reservation_lines.c.product_id)
-    )
+    lines = await conn.execute(_LINES, {"rid": reservation_id})
     return Reservation(
         id=reservation_id,
         status=cast(Status, found.status),
@@ -183,7 +205,7 @@ async def reserve(
             catalogue = await _priced_catalogue(conn, wanted)
             # The header first: a concurrent request with the same id waits on it here,
             # before touching stock, and then fails its insert (answered as a replay).
-            await conn.execute(insert(reservations).values(**header))
+            await conn.execute(_ADD_HEADER, header)
             lines = await _take_stock(conn, reservation_id, wanted, catalogue, currency)
         created = Reservation(
             id=reservation_id,
@@ -221,19 +243,7 @@ async def reserve(
 async def _priced_catalogue(conn: AsyncConnection, wanted: dict[str, int]) -> dict[str, Any]:
     """The wanted products as they are now, refused before any lock is taken if one is
     unknown or archived, the whole is worth too much, or the stock visibly falls short."""
-    catalogue = {
-        row.id: row
-        for row in await conn.execute(
-            select(
-                products.c.id,
-                products.c.sku,
-                products.c.name,
-                products.c.price,
-                products.c.stock,
-                products.c.active,
-            ).where(products.c.id.in_(list(wanted)))
-        )
-    }
+    catalogue = {row.id: row for row in await conn.execute(_CATALOGUE, {"ids": list(wanted)})}
     unknown = [pid for pid in wanted if pid not in catalogue or not catalogue[pid].active]
     if unknown:
         raise UnknownProduct(f"Not in the catalogue: {', '.join(unknown)}.", product_ids=unknown)
@@ -258,11 +268,7 @@ async def _take_stock(
     """Decrement every line's stock (or raise ``_Shortfall``) and write the lines with
     the prices of this moment."""
     for pid, qty in wanted.items():  # ascending ids: a consistent lock order
-        taken = await conn.execute(
-            update(products)
-            .where(products.c.id == pid, products.c.stock >= qty)
-            .values(stock=products.c.stock - qty)
-        )
+        taken = await conn.execute(_TAKE, {"pid": pid, "qty": qty})
         if taken.rowcount != 1:
             raise _Shortfall
     lines = tuple(
@@ -277,8 +283,7 @@ async def _take_stock(
         for pid, qty in wanted.items()
     )
     await conn.execute(
-        insert(reservation_lines),
-        [{"reservation_id": reservation_id, **line.model_dump()} for line in lines],
+        _ADD_LINES, [{"reservation_id": reservation_id, **line.model_dump()} for line in lines]
     )
     return lines
 

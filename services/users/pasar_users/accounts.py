@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import idna
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -163,9 +163,14 @@ async def register(
     )
 
 
+# Built once: every order placed asks for its user (statements written inline are
+# built, and their cache key computed, on every call).
+_BY_ID = select(*_PUBLIC).where(users.c.id == bindparam("uid"))
+
+
 async def get_user(*, db: Database, user_id: str) -> User:
     async with db.read() as conn:
-        row = (await conn.execute(select(*_PUBLIC).where(users.c.id == user_id))).first()
+        row = (await conn.execute(_BY_ID, {"uid": user_id})).first()
     if row is None:
         raise UserNotFound()
     return _user(row)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pasar_kit.db import Database, retrying
@@ -43,6 +43,15 @@ def _notification(row: AnyRow) -> NotificationPublic:
     )
 
 
+# The statements of every delivery, built once (written inline, SQLAlchemy builds each
+# and computes its cache key on every call).
+_KNOWN_USERS = select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True)))
+_STORED = select(notifications.c.event_id).where(
+    notifications.c.event_id.in_(bindparam("ids", expanding=True))
+)
+_ADD = insert(notifications)
+
+
 async def deliver(*, db: Database, event: NotificationCreate, now: datetime) -> bool:
     """Store one event (received at ``now``) unless it already was; True when it is new."""
     (outcome,) = await deliver_many(db=db, events=[event], now=now)
@@ -64,18 +73,8 @@ async def deliver_many(
 
     async def attempt() -> list[NotificationOutcome]:
         async with db.write() as conn:
-            known = set(
-                await conn.scalars(
-                    select(users.c.id).where(users.c.id.in_({e.user_id for e in events}))
-                )
-            )
-            stored = set(
-                await conn.scalars(
-                    select(notifications.c.event_id).where(
-                        notifications.c.event_id.in_({e.event_id for e in events})
-                    )
-                )
-            )
+            known = set(await conn.scalars(_KNOWN_USERS, {"ids": [e.user_id for e in events]}))
+            stored = set(await conn.scalars(_STORED, {"ids": [e.event_id for e in events]}))
             rows: list[dict[str, Any]] = []
             outcomes: list[NotificationOutcome] = []
             for event in events:
@@ -89,7 +88,7 @@ async def deliver_many(
                     outcome = "stored"
                 outcomes.append(NotificationOutcome(event_id=event.event_id, outcome=outcome))
             if rows:
-                await conn.execute(insert(notifications), rows)
+                await conn.execute(_ADD, rows)
             return outcomes
 
     for _ in range(_LOOKS - 1):
