@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, true, update
+from sqlalchemy import bindparam, case, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -104,8 +104,13 @@ def versions_matching(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
+# Built once: a product's page and every write read it (written inline, a statement is
+# built and its cache key computed on every call).
+_BY_ID = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("pid"))
+
+
 async def _fetch(conn: AsyncConnection, product_id: str) -> Product | None:
-    row = (await conn.execute(select(*PRODUCT_COLUMNS).where(products.c.id == product_id))).first()
+    row = (await conn.execute(_BY_ID, {"pid": product_id})).first()
     return Product(**row._mapping) if row is not None else None
 
 
