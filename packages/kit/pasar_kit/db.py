@@ -27,7 +27,7 @@ import aiosqlite
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -242,6 +242,19 @@ async def retrying(
                 raise
             await asyncio.sleep(base_delay * 2**attempt * random.uniform(0.5, 1.5))
     raise AssertionError("unreachable")
+
+
+async def looking_again(work: Callable[[], Awaitable[T]], *, looks: int = 3) -> T:
+    """Run ``work`` (a whole transaction that reads what exists, then inserts what it did
+    not find) again when a concurrent one inserted the same first and a unique index
+    refused ours (``IntegrityError``), so that the next look finds it; deadlocks are
+    retried as by ``retrying``."""
+    for _ in range(looks - 1):
+        try:
+            return await retrying(work)
+        except IntegrityError:
+            continue
+    return await retrying(work)
 
 
 def skip_locked(dialect: str) -> dict[str, Any]:

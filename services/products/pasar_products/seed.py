@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from pasar_kit.db import Database, utcnow
+from pasar_kit.db import Database, looking_again, utcnow
 from pasar_products.catalogue import insert_product
 from pasar_products.tables import products
 
@@ -301,32 +301,37 @@ _DEMO: tuple[tuple[str, str, str, int, int, str], ...] = (
 
 
 async def seed_demo_catalogue(*, db: Database, now: datetime | None = None) -> int:
-    """Insert the demo products that are not there yet (by SKU); how many it inserted."""
+    """Insert the demo products that are not there yet (by SKU); how many it inserted.
+
+    Two seeders at once (two ``pasar up`` on one server database) each insert a product
+    once: the one whose insert meets the other's SKU looks again and skips it.
+    """
     moment = now or utcnow()
-    async with db.write() as conn:
-        existing = set(
-            (
-                await conn.execute(
-                    select(products.c.sku).where(products.c.sku.in_([sku for sku, *_ in _DEMO]))
-                )
-            ).scalars()
-        )
-        inserted = 0
-        for sku, name, category, rupiah, stock, description in _DEMO:
-            if sku in existing:
-                continue
-            await insert_product(
-                conn,
-                fields={
-                    "sku": sku,
-                    "name": name,
-                    "category": category,
-                    "price": rupiah,
-                    "stock": stock,
-                    "description": description,
-                },
-                by=None,
-                now=moment,
+    skus = [sku for sku, *_ in _DEMO]
+
+    async def attempt() -> int:
+        async with db.write() as conn:
+            existing = set(
+                await conn.scalars(select(products.c.sku).where(products.c.sku.in_(skus)))
             )
-            inserted += 1
-    return inserted
+            inserted = 0
+            for sku, name, category, rupiah, stock, description in _DEMO:
+                if sku in existing:
+                    continue
+                await insert_product(
+                    conn,
+                    fields={
+                        "sku": sku,
+                        "name": name,
+                        "category": category,
+                        "price": rupiah,
+                        "stock": stock,
+                        "description": description,
+                    },
+                    by=None,
+                    now=moment,
+                )
+                inserted += 1
+        return inserted
+
+    return await looking_again(attempt)

@@ -10,7 +10,7 @@ import httpx
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from products_support import Catalogue, Tokens
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from pasar_kit.auth import TokenVerifier
@@ -21,6 +21,8 @@ from pasar_products.audit import audit_stock
 from pasar_products.seed import seed_demo_catalogue
 from pasar_products.settings import Settings
 from pasar_products.tables import metadata, products
+
+DEMO_PRODUCTS = 37  # the demo catalogue (pasar_products.seed)
 
 
 async def test_health_ready_metrics_and_request_ids(products_client: httpx.AsyncClient) -> None:
@@ -126,15 +128,15 @@ async def test_seed_is_idempotent_and_plausible(
 async def test_seed_twice_at_once_inserts_each_product_once(products_db: Database) -> None:
     other = Database(products_db.url)
     try:
-        results = await asyncio.gather(
-            seed_demo_catalogue(db=products_db),
-            seed_demo_catalogue(db=other),
-            return_exceptions=True,
+        # Neither seeder may fail: two `pasar up` (or `pasar seed`) on one database at once.
+        inserted = await asyncio.gather(
+            seed_demo_catalogue(db=products_db), seed_demo_catalogue(db=other)
         )
     finally:
         await other.dispose()
-    inserted = [r for r in results if isinstance(r, int)]
-    assert inserted and max(inserted) > 0
+    async with products_db.read() as conn:
+        stored = await conn.scalar(select(func.count()).select_from(products))
+    assert sum(inserted) == stored == DEMO_PRODUCTS, inserted
     assert await seed_demo_catalogue(db=products_db) == 0
 
 

@@ -8,15 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
-from pasar_kit.db import Database, retrying
+from pasar_kit.db import Database, looking_again
 from pasar_users.problems import NotificationNotFound, UnknownUser
 from pasar_users.schemas import NotificationCreate, NotificationOutcome, NotificationPublic
 from pasar_users.tables import AnyRow, notifications, users
-
-# How many times a delivery looks again after losing a race on ``event_id``.
-_LOOKS = 3
 
 _COLUMNS = (
     notifications.c.id,
@@ -91,12 +87,7 @@ async def deliver_many(
                 await conn.execute(_ADD, rows)
             return outcomes
 
-    for _ in range(_LOOKS - 1):
-        try:
-            return await retrying(attempt)
-        except IntegrityError:
-            continue  # stored meanwhile by another delivery: look again
-    return await retrying(attempt)
+    return await looking_again(attempt)
 
 
 async def inbox(
