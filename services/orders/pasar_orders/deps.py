@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from pasar_kit.ids import ID_DESCRIPTION, is_id
+from pasar_kit.instants import Instant
 from pasar_orders.bootstrap import Runtime
 from pasar_orders.problems import OrderNotFound
-from pasar_orders.schemas import Instant
 
 
 async def _runtime(request: Request) -> Runtime:

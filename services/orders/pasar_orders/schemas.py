@@ -4,14 +4,11 @@ client cannot slip in ``unit_price``, ``user_id``, ``status`` or ``total``."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -26,31 +23,6 @@ from pasar_orders.status import OrderStatus
 
 def _text(max_length: int, min_length: int = 1) -> Any:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-
-
-# RFC 3339 date-time: what the OpenAPI document promises, and all that is taken (pydantic
-# alone would also take Unix timestamps such as "0.5", or a space for the "T").
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def _rfc3339(value: object) -> object:
-    if isinstance(value, str) and not _RFC3339.fullmatch(value):
-        raise ValueError("expected an RFC 3339 date-time with an offset, e.g. 2026-01-10T12:00:00Z")
-    return value
-
-
-def _in_utc(moment: datetime) -> datetime:
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        # e.g. 0001-01-01T00:00:00+01:00, which is before year 1 in UTC
-        raise ValueError("the datetime is out of range once converted to UTC") from None
-
-
-# An instant with its offset (RFC 3339); a naive datetime is refused, not guessed at.
-Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 # The largest amount of money the API deals in, as the catalogue's highest price: the

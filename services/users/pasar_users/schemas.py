@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -18,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from pasar_kit.instants import Instant
 from pasar_kit.pagination import Page
 from pasar_users.accounts import normalize_email
 from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
@@ -144,7 +144,7 @@ class NotificationCreate(_Request):
     order_id: Annotated[str | None, Field(max_length=64)] = None
     status: Annotated[str | None, Field(max_length=32)] = None
     message: Annotated[str, Field(min_length=1, max_length=1000)]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
 
 class NotificationBatch(_Request):

@@ -235,3 +235,21 @@ async def test_a_batch_needs_the_notifications_scope(
     anonymous = await users_client.post("/internal/notifications/batch", json=body)
     assert anonymous.status_code == 401
     assert await inbox_messages(users_client, account.headers) == []
+
+
+@pytest.mark.parametrize("occurred_at", [0, 1764000000, 1.5, True, None, ["2026-11-25T14:03:00Z"]])
+async def test_occurred_at_must_be_a_date_time_string(
+    users_client: httpx.AsyncClient, users_api: UsersApi, occurred_at: Any
+) -> None:
+    """Not a number read as seconds since 1970 (as pydantic alone would), nor anything
+    else that is not RFC 3339 text; alone or in a batch."""
+    account = await users_api.account()
+    auth = {"Authorization": f"Bearer {await users_api.service_token()}"}
+    body = event(account.id, occurred_at=occurred_at)
+    single = await users_client.post("/internal/notifications", json=body, headers=auth)
+    assert single.status_code == 422, single.text
+    batch = await users_client.post(
+        "/internal/notifications/batch", json={"events": [body]}, headers=auth
+    )
+    assert batch.status_code == 422, batch.text
+    assert await inbox_messages(users_client, account.headers) == []
