@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+import jwt
 import pytest
+from shoplib import Fleet, login, users_env
+from testdata import ORDERS_SECRET
 
 
 def pasar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -41,14 +45,30 @@ def test_seed_is_idempotent(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("sqlite_only")
 def test_create_admin_and_rotate_key(tmp_path: Path) -> None:
-    data = str(tmp_path / "var")
+    data = tmp_path / "var"
     created = pasar("create-admin", "--email", "boss@example.com", "--password", "boss-pass-1",
-                    "--data-dir", data)  # fmt: skip
+                    "--data-dir", str(data))  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "boss@example.com is an admin" in created.stdout
-    rotated = pasar("rotate-key", "--data-dir", data)
+    rotated = pasar("rotate-key", "--data-dir", str(data))
     assert rotated.returncode == 0, rotated.stderr
     assert "new signing key" in rotated.stdout
+    kid = rotated.stdout.split("new signing key", 1)[1].strip()
+
+    # The User-Service on that data dir: the new admin logs in, and the new key signs.
+    with Fleet(tmp_path) as fleet:
+        users = fleet.add(
+            "users", users_env(f"sqlite+aiosqlite:///{data / 'users.db'}", ORDERS_SECRET)
+        )
+        users.start()
+        users.wait_ready()
+        token = login(users.url, "boss@example.com", "boss-pass-1")
+        me = httpx.get(f"{users.url}/users/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200, me.text
+        assert me.json()["role"] == "admin"
+        assert jwt.get_unverified_header(token)["kid"] == kid
+        jwks = httpx.get(f"{users.url}/.well-known/jwks.json")
+        assert kid in {key["kid"] for key in jwks.json()["keys"]}, jwks.text
 
 
 def test_status_reports_down_services_with_a_nonzero_exit() -> None:

@@ -527,6 +527,12 @@ async def all_pages(
             return items
 
 
+def asked_for(changed: dict[str, list[str]], order_id: str) -> list[str]:
+    """Every status a test put an order in: placed ("processing": payments are off), then
+    each status change it was answered 200 for (``changed``, by order id, in order)."""
+    return ["processing", *changed.get(order_id, [])]
+
+
 async def stock_audit_async(http: httpx.AsyncClient, products_url: str, admin: str) -> None:
     response = await http.get(f"{products_url}/admin/stock-audit", headers=bearer(admin))
     assert response.status_code == 200, response.text

@@ -26,6 +26,7 @@ from shoplib import (
     Fleet,
     ServiceProcess,
     all_pages,
+    asked_for,
     bearer,
     create_product_async,
     eventually_async,
@@ -276,12 +277,20 @@ async def orders_of(case: Case, shop: FaultShop) -> dict[str, dict[str, Any]]:
 
 
 async def assert_settled(
-    case: Case, shop: FaultShop, attempts: list[Attempt], *, lost_answers: bool = False
+    case: Case,
+    shop: FaultShop,
+    attempts: list[Attempt],
+    *,
+    changed: dict[str, list[str]] | None = None,
+    lost_answers: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], int]:
-    """After the shop healed: every 201 order intact; nothing else left unless its answer
-    was lost in a crash; no held stock (TTL passed); stock adds up; every notification
-    stored once. Returns the orders held and how many notifications they made."""
+    """After the shop healed: every 201 order intact, in the status last asked for
+    (``changed``: the status changes each order was answered 200 for, in order); nothing
+    else left unless its answer was lost in a crash; no held stock (TTL passed); stock adds
+    up; every notification stored once. Returns the orders held and how many notifications
+    they made."""
     http = case.http
+    changed = changed or {}
     orders = await orders_of(case, shop)
     placed = {str(a.body["id"]): a for a in created(attempts)}
     if lost_answers:
@@ -294,6 +303,8 @@ async def assert_settled(
         assert response.status_code == 200, response.text
         lines = {(i["product_id"], i["quantity"]) for i in response.json()["items"]}
         assert lines == {(i["product_id"], i["quantity"]) for i in attempt.items}
+    final = {order_id: order["status"] for order_id, order in orders.items()}
+    assert final == {order_id: asked_for(changed, order_id)[-1] for order_id in orders}, final
 
     sold: Counter[str] = Counter()
     for order in orders.values():
@@ -312,21 +323,22 @@ async def assert_settled(
 
     await eventually_async(stock_settled, timeout=SETTLE)
     await stock_audit_async(http, shop.url("products"), case.admin)
-    return orders, await assert_notified_once(case, shop, orders)
+    return orders, await assert_notified_once(case, shop, orders, changed)
 
 
 async def assert_notified_once(
-    case: Case, shop: FaultShop, orders: dict[str, dict[str, Any]]
+    case: Case,
+    shop: FaultShop,
+    orders: dict[str, dict[str, Any]],
+    changed: dict[str, list[str]],
 ) -> int:
-    """Each status change of each order in its owner's inbox, exactly once."""
+    """Each status the test put each order in (its placement, then ``changed``) in its
+    owner's inbox, exactly once."""
     owner = {user_id: n for n, (user_id, _token) in enumerate(case.customers)}
     expected: list[Counter[tuple[str, str]]] = [Counter() for _ in case.customers]
     for order_id, order in orders.items():
-        response = await case.http.get(
-            f"{shop.url('orders')}/orders/{order_id}", headers=bearer(case.admin)
-        )
-        for entry in response.json()["status_history"]:
-            expected[owner[order["user_id"]]][(order_id, entry["status"])] += 1
+        for status in asked_for(changed, order_id):
+            expected[owner[order["user_id"]]][(order_id, status)] += 1
 
     async def inboxes() -> int:
         total = 0
@@ -356,6 +368,11 @@ async def test_products_killed_during_placements_then_restarted(shop: FaultShop)
         state = "restarted"
         attempts = await task
         assert_only_expected_answers(attempts, transport_errors=False)
+        # The kill overlapped the burst: placements were sent while products was down,
+        # and the outage was felt (a refusal; some may reach the restarted products).
+        while_down = [a for a in attempts if a.during == "down"]
+        assert while_down, "the burst ended before products was killed"
+        assert any(a.status == 503 for a in while_down), [a.status for a in while_down]
         stuck = await unfinished_placements(shop.database_urls["orders"])
         # The restarted products serves placements again.
         for n in range(4):
@@ -400,19 +417,21 @@ async def test_products_killed_during_status_changes(shop: FaultShop) -> None:
         case = await new_case(http, shop, customers=2, products=2, stock=100)
         placed = [await place_surely(case, orders_url, n % 2) for n in range(10)]
         shop.inject("kill -9", "products")
+        changed: dict[str, list[str]] = {}
         for n, order in enumerate(placed):
             if n % 2:
-                token = case.customers[n % 2][1]
+                token, status = case.customers[n % 2][1], "cancelled"
                 url, body = f"{orders_url}/orders/{order['id']}/cancel", None
             else:
-                token = case.admin
-                url, body = f"{orders_url}/orders/{order['id']}/status", {"status": "shipped"}
+                token, status = case.admin, "shipped"
+                url, body = f"{orders_url}/orders/{order['id']}/status", {"status": status}
             response = await http.post(url, headers=bearer(token), json=body)
             assert response.status_code == 200, response.text
+            changed[str(order["id"])] = [status]
         shop.processes["products"].start()
         await asyncio.to_thread(shop.processes["products"].wait_ready)
         attempts = [Attempt(n % 2, o["items"], "before", 201, o) for n, o in enumerate(placed)]
-        orders, notes = await assert_settled(case, shop, attempts)
+        orders, notes = await assert_settled(case, shop, attempts, changed=changed)
     cancelled = sum(1 for o in orders.values() if o["status"] == "cancelled")
     print(f"\nkill -9 products: {cancelled} cancellations stood and released later, {notes} notes")
 
@@ -420,12 +439,18 @@ async def test_products_killed_during_status_changes(shop: FaultShop) -> None:
 async def test_users_killed_during_placements(shop: FaultShop) -> None:
     async with httpx.AsyncClient(timeout=60) as http:
         case = await new_case(http, shop, customers=3, products=2, stock=200)
-        burst = Burst(case, shop.url("orders"), count=40, concurrency=8)
+        state = "before"
+        burst = Burst(case, shop.url("orders"), count=40, concurrency=8, during=lambda: state)
         task = asyncio.create_task(burst.run())
         await burst.until_answered(4, task)
         shop.inject("kill -9", "users")
+        state = "down"
         attempts = await asyncio.wait_for(task, timeout=SETTLE)
         assert_only_expected_answers(attempts, transport_errors=False)
+        # The kill overlapped the burst, and no placement got past a dead users.
+        while_down = [a for a in attempts if a.during == "down"]
+        assert while_down, "the burst ended before users was killed"
+        assert all(a.status == 503 for a in while_down), [a.status for a in while_down]
         shop.processes["users"].start()
         await asyncio.to_thread(shop.processes["users"].wait_ready)
         _orders, notes = await assert_settled(case, shop, attempts)
@@ -448,21 +473,23 @@ async def _users_fault_during_status_changes(shop: FaultShop, fault: str) -> Non
         placed = [await place_surely(case, orders_url, n % 3) for n in range(12)]
         owner = {str(o["id"]): n % 3 for n, o in enumerate(placed)}
         answers: list[int] = []
+        changed: dict[str, list[str]] = {}
 
         async def change(order_id: str, n: int) -> None:
             if n % 3 == 0:
                 token = case.customers[owner[order_id]][1]
-                steps = [("cancel", token)]
+                steps = [("cancelled", token)]
             else:
                 steps = [("shipped", case.admin), ("completed", case.admin)]
-            for step, token in steps:
-                if step == "cancel":
+            for status, token in steps:
+                if status == "cancelled":
                     url, body = f"{orders_url}/orders/{order_id}/cancel", None
                 else:
-                    url, body = f"{orders_url}/orders/{order_id}/status", {"status": step}
+                    url, body = f"{orders_url}/orders/{order_id}/status", {"status": status}
                 response = await http.post(url, headers=bearer(token), json=body)
                 answers.append(response.status_code)
                 assert response.status_code == 200, response.text
+                changed.setdefault(order_id, []).append(status)
                 await asyncio.sleep(0.05)
 
         task = asyncio.gather(*(change(str(o["id"]), n) for n, o in enumerate(placed)))
@@ -486,7 +513,8 @@ async def _users_fault_during_status_changes(shop: FaultShop, fault: str) -> Non
         else:
             shop.processes["users"].resume()
         attempts = [Attempt(owner[str(o["id"])], o["items"], "before", 201, o) for o in placed]
-        _orders, notes = await assert_settled(case, shop, attempts)
+        # Every order ends in the status last asked for (cancelled or completed).
+        _orders, notes = await assert_settled(case, shop, attempts, changed=changed)
     print(f"\n{fault} users: {len(answers)} status changes all 200, {notes} notifications once")
 
 

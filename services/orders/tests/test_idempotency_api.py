@@ -102,10 +102,13 @@ async def test_a_final_4xx_is_stored_and_replayed(orders_shop: Shop) -> None:
     shirt = await shop.product(stock=1)
     short = await shop.place(buyer, [(shirt["id"], 2)], key="too-many")
     assert short.status_code == 409
+    assert "idempotent-replayed" not in short.headers
     again = await shop.place(buyer, [(shirt["id"], 2)], key="too-many")
     assert again.status_code == 409
     assert again.json() == short.json()
     assert again.headers["content-type"] == "application/problem+json"
+    # The stored answer, not the placement run again (which would answer alike).
+    assert again.headers.get("idempotent-replayed") == "true", dict(again.headers)
 
 
 async def test_a_503_frees_the_key(orders_shop: Shop) -> None:

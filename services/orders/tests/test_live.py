@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 from orders_support import Shop, ShopFactory, eventually
+from sqlalchemy import func, select
+
+from pasar_orders.tables import outbox
 
 
 @pytest.fixture
@@ -34,6 +38,18 @@ async def test_notifications_and_releases_follow_commits_without_waiting_a_tick(
 
     await eventually(restocked, within=10)
     await eventually(lambda: has("cancelled"), within=10)
+
+    async def outbox_drained() -> bool:
+        async with shop.db.read() as conn:
+            pending = await conn.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))
+            )
+        return pending == 0
+
+    # Nothing left to send, so nothing more can arrive: each change is in the inbox once.
+    await eventually(outbox_drained, within=10)
+    inbox = Counter((n["order_id"], n["status"]) for n in await shop.notifications(buyer))
+    assert inbox == {(order["id"], "processing"): 1, (order["id"], "cancelled"): 1}, inbox
 
 
 async def test_health_and_readiness(live: Shop) -> None:

@@ -198,6 +198,7 @@ async def test_an_order_cancelled_while_its_card_is_charged_is_refunded(paying_s
     shop = paying_shop
     buyer = await shop.customer()
     order, shirt = await _pending(shop, buyer, qty=2)
+    assert await shop.stock(shirt["id"]) == 3  # held by the order until it is settled
     real = shop.runtime.payments
     assert isinstance(real, TestCardProvider)
 

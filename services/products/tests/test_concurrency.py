@@ -234,16 +234,35 @@ async def test_reservations_racing_restocks_and_write_offs_keep_the_invariant(
     product = await products_catalogue.product(stock=30)
     admin = products_tokens.admin()
     url = f"/products/{product['id']}/stock-adjustments"
+    deltas: list[int | None] = []  # a stock delta, or None for a reservation of one unit
     calls = []
     for i in range(60):
         if i % 3 == 0:
-            delta = 2 if i % 2 else -2
+            delta = 3 if i % 2 else -2
+            deltas.append(delta)
             calls.append(
                 products_http.post(url, json={"delta": delta, "reason": "count"}, headers=admin)
             )
         else:
+            deltas.append(None)
             calls.append(_reserve(products_http, products_tokens, [(product["id"], 1)]))
     responses = await asyncio.gather(*calls)
-    assert {r.status_code for r in responses} <= {200, 201, 409}
-    assert await products_catalogue.stock(product["id"]) >= 0
+    applied = reserved = 0
+    for asked, response in zip(deltas, responses, strict=True):
+        if asked is None:
+            assert response.status_code in (201, 409), response.text
+            if response.status_code == 201:
+                reserved += 1
+            else:
+                assert response.json()["code"] == "out_of_stock", response.text
+        else:
+            assert response.status_code in (200, 409), response.text
+            if response.status_code == 200:
+                applied += asked
+            else:
+                assert response.json()["code"] == "insufficient_stock", response.text
+    # Exactly what the answers said happened: each 200 adjustment and each 201 hold once.
+    stock = await products_catalogue.stock(product["id"])
+    assert stock == 30 + applied - reserved, (stock, applied, reserved)
+    assert stock >= 0
     await _assert_invariant(products_catalogue)

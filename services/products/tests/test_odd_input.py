@@ -1,4 +1,5 @@
-"""Odd input never reaches the database as an error: no 500 for any string."""
+"""Odd input never reaches the database as an error: each string gets its one right
+answer (a NUL refused up front, anything else taken literally), never a 500."""
 
 from __future__ import annotations
 
@@ -11,41 +12,83 @@ from products_support import Catalogue, Tokens
 ODD = ["\x00", "a\x00b", "\ud7ff", "é", "💥", "%", "_", "' OR '1'='1", "\\", " "]
 
 
+def expected(text: str, status: int, code: str | None = None) -> tuple[int, str | None]:
+    """A NUL is refused up front wherever it arrives; any other text gets the route's answer."""
+    return (422, "invalid_characters") if "\x00" in text else (status, code)
+
+
 @pytest.mark.parametrize("text", ODD)
 async def test_odd_text_in_paths_and_queries(
-    products_client: httpx.AsyncClient, products_tokens: Tokens, text: str
+    products_client: httpx.AsyncClient,
+    products_catalogue: Catalogue,
+    products_tokens: Tokens,
+    text: str,
 ) -> None:
+    plain = await products_catalogue.product(name="Kopi", description="Robusta", category="Kopi")
+    holder = None  # the product whose name holds the text (none can hold a NUL)
+    if "\x00" not in text:
+        holder = await products_catalogue.product(name=f"Kopi{text}Toraja", category="Kopi")
     segment = quote(text, safe="")
-    for response in (
-        await products_client.get("/products", params={"q": text}),
-        await products_client.get("/products", params={"category": text}),
-        await products_client.get(f"/products/{segment}"),
-        await products_client.get(
-            f"/internal/reservations/{segment}", headers=products_tokens.service()
+    service = products_tokens.service()
+    searched = await products_client.get("/products", params={"q": text})
+    answers = [
+        (searched, expected(text, 200)),
+        (await products_client.get("/products", params={"category": text}), expected(text, 200)),
+        (
+            await products_client.get(f"/products/{segment}"),
+            expected(text, 404, "product_not_found"),
         ),
-        await products_client.post(
-            f"/internal/reservations/{segment}/release", headers=products_tokens.service()
+        (
+            await products_client.get(f"/internal/reservations/{segment}", headers=service),
+            expected(text, 404, "reservation_not_found"),
         ),
-    ):
-        assert response.status_code < 500, (response.request.url, response.text)
+        (
+            await products_client.post(
+                f"/internal/reservations/{segment}/release", headers=service
+            ),
+            expected(text, 404, "reservation_not_found"),
+        ),
+    ]
+    for response, (status, code) in answers:
+        assert response.status_code == status, (response.request.url, response.text)
+        if code is not None:
+            assert response.json()["code"] == code, response.text
+    if holder is not None:
+        # Searched for literally: no wildcard, quote or escape matches the plain "Kopi"
+        # (whitespace is stripped, and a blank search lists everything).
+        found = {p["name"] for p in searched.json()["items"]}
+        assert found == ({holder["name"]} if text.strip() else {plain["name"], holder["name"]})
 
 
-@pytest.mark.parametrize("text", ["a\x00b", "💥 Kopi", "é"])
+@pytest.mark.parametrize(
+    ("text", "status", "code"),
+    [("a\x00b", 422, "invalid_characters"), ("💥 Kopi", 201, None), ("é", 201, None)],
+)
 async def test_odd_text_in_bodies(
-    products_client: httpx.AsyncClient, products_tokens: Tokens, text: str
+    products_client: httpx.AsyncClient,
+    products_tokens: Tokens,
+    text: str,
+    status: int,
+    code: str | None,
 ) -> None:
     created = await products_client.post(
         "/products",
         json={"sku": "ODD-1", "name": text, "description": text, "price": 1, "category": text},
         headers=products_tokens.admin(),
     )
-    assert created.status_code in (201, 422), created.text
+    assert created.status_code == status, created.text
+    if code is not None:
+        assert created.json()["code"] == code, created.text
+    else:
+        stored = (await products_client.get(f"/products/{created.json()['id']}")).json()
+        assert (stored["name"], stored["description"], stored["category"]) == (text, text, text)
     reserved = await products_client.post(
         "/internal/reservations",
         json={"reservation_id": "odd", "items": [{"product_id": text, "quantity": 1}]},
         headers=products_tokens.service(),
     )
-    assert reserved.status_code == 422, reserved.text
+    answer = (reserved.status_code, reserved.json()["code"])
+    assert answer == expected(text, 422, "validation_error"), reserved.text
 
 
 # One rule for a product id wherever it arrives: 1..36 of A-Z a-z 0-9 and "-" (a UUID,

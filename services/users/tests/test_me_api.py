@@ -78,7 +78,11 @@ async def test_patch_own_email_unchanged_is_fine(
     response = await users_client.patch(
         "/users/me", headers=account.headers, json={"email": account.email.upper()}
     )
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == account.email
+    stored = await users_client.get("/users/me", headers=account.headers)
+    assert stored.json()["email"] == account.email
+    assert (await users_api.login(account.email)).status_code == 200
 
 
 @pytest.mark.parametrize(
