@@ -152,6 +152,19 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
+def _connect_or_connection_error(
+    dialect: Dialect, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Open a connection as the dialect would, but a server that hangs up while it is
+    being opened is a ``ConnectionResetError`` (503 to the client), whatever the driver
+    makes of it: asyncmy under uvloop raises a bare ``RuntimeError`` ("Transport does not
+    expose socket instance") when the reset beats its first socket option."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except RuntimeError as exc:
+        raise ConnectionResetError(f"the database hung up while connecting: {exc}") from exc
+
+
 class Database:
     """The engines of one service's database."""
 
@@ -179,6 +192,7 @@ class Database:
                 max_overflow=0,
                 pool_recycle=1800,
             )
+            event.listen(self._writer.sync_engine, "do_connect", _connect_or_connection_error)
             self._reader = self._writer
 
     @property
