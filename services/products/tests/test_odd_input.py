@@ -3,6 +3,7 @@ answer (a NUL refused up front, anything else taken literally), never a 500."""
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import quote
 
 import httpx
@@ -24,7 +25,11 @@ async def test_odd_text_in_paths_and_queries(
     products_tokens: Tokens,
     text: str,
 ) -> None:
-    plain = await products_catalogue.product(name="Kopi", description="Robusta", category="Kopi")
+    # MariaDB's collation folds accents ("é" finds "e", as a shopper typing "cafe" expects),
+    # so the plain product has no letter any odd text could fold to, its SKU included.
+    plain = await products_catalogue.product(
+        sku=f"K-{uuid.uuid4().int % 10**9}", name="Kopi", description="Robusta", category="Kopi"
+    )
     holder = None  # the product whose name holds the text (none can hold a NUL)
     if "\x00" not in text:
         holder = await products_catalogue.product(name=f"Kopi{text}Toraja", category="Kopi")
