@@ -67,8 +67,8 @@ def _this(user_id: str, key: str) -> Any:
     return (keys.c.user_id == user_id) & (keys.c.key == key)
 
 
-# Every placement's two statements, built once (see ``placement``): the claim, and the
-# answer stored (executed with the columns to set).
+# Every placement's two statements, built once (see ``pasar_kit.db``): the claim, and
+# the answer stored (executed with the columns to set).
 _CLAIM = insert(keys)
 _STORE_ANSWER = update(keys).where(keys.c.user_id == bindparam("uid"), keys.c.key == bindparam("k"))
 

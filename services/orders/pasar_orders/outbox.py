@@ -61,7 +61,7 @@ def message_for(order_id: str, status: str, *, created: bool) -> str:
     return f"Order #{short_id(order_id)} {phrase}."
 
 
-# Built once: every status change, placement included, runs it.
+# Built once (see ``pasar_kit.db``): every status change, placement included, runs it.
 _ADD_EVENT = insert(outbox)
 
 

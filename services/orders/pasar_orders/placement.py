@@ -59,8 +59,7 @@ log = logging.getLogger("pasar.orders.placement")
 
 MAX_UNITS_PER_PRODUCT = 1000
 
-# The statements every placement runs, built once: written inline, SQLAlchemy builds a
-# statement and its cache key on every call, about three times the cost of running it.
+# The statements every placement runs, built once (see ``pasar_kit.db``).
 _ADD_ORDER = insert(orders)
 _ADD_LINES = insert(order_lines)
 # Executed with the columns to set: a placing row becomes the order.

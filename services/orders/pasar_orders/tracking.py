@@ -40,7 +40,7 @@ class Actor:
     is_admin: bool = False
 
 
-# Built once: every status change, placement included, runs it.
+# Built once (see ``pasar_kit.db``): every status change, placement included, runs it.
 _ADD_HISTORY = insert(status_history)
 
 

@@ -104,8 +104,7 @@ def versions_matching(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-# Built once: a product's page and every write read it (written inline, a statement is
-# built and its cache key computed on every call).
+# Built once (see ``pasar_kit.db``): a product's page and every write read it.
 _BY_ID = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("pid"))
 
 

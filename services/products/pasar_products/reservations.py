@@ -82,9 +82,7 @@ class _Shortfall(Exception):
     """A guarded decrement matched nothing; the transaction must roll back first."""
 
 
-# The placement path's statements, built once. Written inline, SQLAlchemy builds the
-# statement and its cache key on every call, which costs about three times what running
-# it does (measured on SQLite: 150 µs a statement built per call, 45 µs built once).
+# The placement path's statements, built once (see ``pasar_kit.db``).
 _HEADER = select(
     reservations.c.status,
     reservations.c.expires_at,

@@ -163,8 +163,7 @@ async def register(
     )
 
 
-# Built once: every order placed asks for its user (statements written inline are
-# built, and their cache key computed, on every call).
+# Built once (see ``pasar_kit.db``): every order placed asks for its user.
 _BY_ID = select(*_PUBLIC).where(users.c.id == bindparam("uid"))
 
 

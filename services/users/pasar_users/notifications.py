@@ -39,8 +39,7 @@ def _notification(row: AnyRow) -> NotificationPublic:
     )
 
 
-# The statements of every delivery, built once (written inline, SQLAlchemy builds each
-# and computes its cache key on every call).
+# The statements of every delivery, built once (see ``pasar_kit.db``).
 _KNOWN_USERS = select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True)))
 _STORED = select(notifications.c.event_id).where(
     notifications.c.event_id.in_(bindparam("ids", expanding=True))
