@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -37,8 +40,11 @@ from shoplib import (  # noqa: E402
     database_env,
     free_base_port,
     free_port,
+    held_units,
     pid_on_port,
+    query_database,
     start_shop,
+    unfinished_placements,
 )
 from testdata import ADDRESS, PASSWORD  # noqa: E402
 
@@ -52,14 +58,18 @@ __all__ = [
     "RunningShop",
     "cpu_seconds",
     "free_port",
+    "held_units",
     "parse_options",
     "pct",
     "pid_on_port",
+    "query_database",
     "running_shop",
     "seed_products",
     "service_pids",
     "shop_and_databases",
     "shop_meter",
+    "unfinished_placements",
+    "uvicorn_server",
 ]
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -175,6 +185,34 @@ def shop_meter(shop: RunningShop, db: str, names: tuple[str, ...] = SERVICES) ->
     whatever else uses it meanwhile counts too."""
     server = {"db": DATABASE_SERVERS[db]} if DATABASE_SERVERS[db] else {}
     return CpuMeter({**service_pids(shop, names), **server})
+
+
+@contextmanager
+def uvicorn_server(
+    factory: str, env: Mapping[str, str], app_dir: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``factory`` ("module:create_app") served by uvicorn on a free loopback port, quiet,
+    with ``env`` added: its process and base URL once ``/readyz`` answers 200."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    if app_dir is not None:
+        command += ["--app-dir", str(app_dir)]
+    server = subprocess.Popen(command, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{factory} did not become ready")
+        yield server, base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @contextmanager

@@ -41,7 +41,6 @@ import random
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -52,8 +51,15 @@ from urllib.parse import quote
 
 import aiohttp
 import benchlib
-from benchlib import ADDRESS, PASSWORD, CpuMeter, RunningShop
-from shoplib import held_units, query_database, unfinished_placements
+from benchlib import (
+    ADDRESS,
+    PASSWORD,
+    CpuMeter,
+    RunningShop,
+    held_units,
+    query_database,
+    unfinished_placements,
+)
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk" / "pasar.lua"
@@ -157,26 +163,6 @@ def write_data(folder: Path, ids: list[str], emails: list[str], tokens: list[str
     }
     for name, lines in files.items():
         (folder / name).write_text("\n".join(lines) + "\n")
-
-
-def start_baseline(products_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = benchlib.free_port()
-    url = products_url.replace("sqlite+aiosqlite:", "sqlite:")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "baseline:create_app", "--factory", "--app-dir",
-         str(HERE), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        env={**os.environ, "BASELINE_DATABASE_URL": url},
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=1):
-                return server, base
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise RuntimeError("baseline.py did not start")
 
 
 # --- One run --------------------------------------------------------------------------
@@ -292,14 +278,16 @@ def bench_database(db: str, args: argparse.Namespace, cells: list[Cell]) -> None
         emails, tokens = asyncio.run(add_customers(shop.url("users"), args.customers))
         print(f"{db}: {len(ids)} products and {len(tokens)} customers in "
               f"{time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
-        baseline, baseline_url = start_baseline(urls["products"])
-        try:
-            with TemporaryDirectory() as data:
-                write_data(Path(data), ids, emails, tokens)
-                run_scenarios(db, args, cells, shop, urls, Path(data), baseline, baseline_url)
-        finally:
-            baseline.terminate()
-            baseline.wait(timeout=10)
+        # The baseline reads the products database with the plain driver.
+        plain_url = urls["products"].replace("sqlite+aiosqlite:", "sqlite:")
+        with (
+            benchlib.uvicorn_server(
+                "baseline:create_app", {"BASELINE_DATABASE_URL": plain_url}, app_dir=HERE
+            ) as (baseline, baseline_url),
+            TemporaryDirectory() as data,
+        ):
+            write_data(Path(data), ids, emails, tokens)
+            run_scenarios(db, args, cells, shop, urls, Path(data), baseline, baseline_url)
 
 
 def run_scenarios(

@@ -15,8 +15,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,19 +41,6 @@ def varied(rng: random.Random) -> str:
     """A page as shoppers ask for them: any category, any sort, one of the first five."""
     category = rng.choice(benchlib.CATEGORIES).replace(" ", "%20").replace("&", "%26")
     return f"/products?category={category}&sort={rng.choice(SORTS)}&offset={20 * rng.randrange(5)}"
-
-
-async def wait_ready(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(base + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the server did not become ready")
 
 
 async def run(
@@ -95,22 +80,12 @@ def main() -> None:
         asyncio.run(benchlib.seed_products(url, args.products))
         print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
 
-        port = benchlib.free_port()
         env = {
-            **os.environ,
             "PRODUCTS_DATABASE_URL": url,
             "PRODUCTS_WORKERS_ENABLED": "false",
             "PRODUCTS_LOG_LEVEL": "WARNING",
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "pasar_products.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-             "--no-access-log"],
-            env=env,
-        )  # fmt: skip
-        try:
-            base = f"http://127.0.0.1:{port}"
-            asyncio.run(wait_ready(base))
+        with benchlib.uvicorn_server("pasar_products.app:create_app", env) as (server, base):
             print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8} {'CPU ms/req':>10}")
             scenarios: dict[str, str | None] = {"varied pages": None, **SCENARIOS}
             for label, path in scenarios.items():
@@ -123,9 +98,6 @@ def main() -> None:
                     f"{label:28} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
                     f" {len(latencies) / elapsed:8.0f} {cpu:10.2f}"
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":
