@@ -259,6 +259,11 @@ WORDS = [
     "sapu", "gula", "keripik", "beras", "buku", "pensil", "mobil", "obeng", "gitar", "meja",
 ]  # fmt: skip
 ADJECTIVES = ["merah", "biru", "hijau", "besar", "kecil", "premium", "hemat", "asli", "super"]
+# What a search benchmark needs beyond the words above: rare words (about 1 product in
+# 500 has one) and running gear written in inflected Indonesian (about 1 in 25), drawn
+# from a second generator so that every other field stays as it always was.
+RARE_WORDS = ["durian", "rendang", "angklung", "wayang", "tenun"]
+RUNNING_PHRASES = ["sepatu lari", "cocok untuk berlari", "celana pelari", "lari pagi"]
 
 
 async def seed_products(url: str, count: int, *, stock: int | None = None) -> list[str]:
@@ -268,6 +273,7 @@ async def seed_products(url: str, count: int, *, stock: int | None = None) -> li
     activity are mixed as in a real shop (some sold out, a few archived).
     """
     rng = random.Random(7)
+    extra = random.Random(8)
     db = Database(url)
     start = datetime.now(UTC) - timedelta(days=365)
     ids: list[str] = []
@@ -275,6 +281,11 @@ async def seed_products(url: str, count: int, *, stock: int | None = None) -> li
         batch = []
         for i in range(count):
             name = f"{rng.choice(WORDS).title()} {rng.choice(ADJECTIVES)} {rng.choice(WORDS)} {i}"
+            words = rng.choices(WORDS, k=12)
+            if extra.random() < 0.002:
+                name += f" {extra.choice(RARE_WORDS)}"
+            if extra.random() < 0.04:
+                words.append(extra.choice(RUNNING_PHRASES))
             at = start + timedelta(seconds=i * 300)
             ids.append(str(uuid.uuid4()))
             batch.append(
@@ -282,7 +293,7 @@ async def seed_products(url: str, count: int, *, stock: int | None = None) -> li
                     "id": ids[-1],
                     "sku": f"SKU-{i:07d}",
                     "name": name,
-                    "description": f"{name}: {' '.join(rng.choices(WORDS, k=12))}",
+                    "description": f"{name}: {' '.join(words)}",
                     "price": rng.randrange(1_000, 5_000_000),
                     "stock": rng.choice([0, 0, 1, 5, 20, 100]) if stock is None else stock,
                     "category": rng.choice(CATEGORIES),
