@@ -99,8 +99,10 @@ def save(label: str, db: str, figures: dict[str, dict[str, float]]) -> None:
     lines = [
         "# Search at 100,000 products, concurrency 8",
         "",
-        "Written by `bench/search.py`. Latency in ms (p50 / p99), then requests/s and the"
-        " products service's CPU ms per request; one column per label.",
+        "Written by `bench/search.py`. Latency in ms (p50 / p99), requests/s, and CPU ms"
+        " per request of the products service and of the database server (MariaDB's"
+        " mariadbd, every PostgreSQL process; SQLite runs inside the service); one"
+        " column per label.",
         "",
         "| database | scenario | " + " | ".join(labels) + " |",
         "|---|---|" + "---|" * len(labels),
@@ -112,7 +114,9 @@ def save(label: str, db: str, figures: dict[str, dict[str, float]]) -> None:
                 cell = everything[each].get(database, {}).get(scenario)
                 cells.append(
                     f"{cell['p50']:.1f} / {cell['p99']:.1f} ms, {cell['rps']:.0f}/s,"
-                    f" {cell['cpu']:.2f} CPU ms, {cell['found']} found"
+                    f" CPU {cell['cpu']:.2f}"
+                    + (f" + db {cell['db_cpu']:.2f}" if cell.get("db_cpu") else "")
+                    + f" ms, {cell['found']} found"
                     if cell
                     else "-"
                 )
@@ -154,9 +158,11 @@ def main() -> None:
                     print(f"{scenario:26} (not offered)")
                     continue
                 asyncio.run(run(base, path, 20, 2))  # warm up
-                meter = benchlib.CpuMeter({"products": server.pid})
+                database = benchlib.DATABASE_SERVERS[args.db]
+                meter = benchlib.CpuMeter({"products": server.pid, "db": database})
                 latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
-                cpu = meter.per_request(len(latencies))["products"]
+                used = meter.per_request(len(latencies))
+                cpu, db_cpu = used["products"], used["db"]
                 cuts = statistics.quantiles(latencies, n=100)
                 figures[scenario] = {
                     "found": found or 0,
@@ -164,10 +170,11 @@ def main() -> None:
                     "p99": cuts[98] * 1000,
                     "rps": len(latencies) / elapsed,
                     "cpu": cpu,
+                    "db_cpu": db_cpu,
                 }
                 print(
                     f"{scenario:26} {found!s:>7} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
-                    f" {len(latencies) / elapsed:6.0f} {cpu:10.2f}"
+                    f" {len(latencies) / elapsed:6.0f} {cpu:10.2f} {db_cpu:7.2f}"
                 )
     if args.label:
         save(args.label, args.db, figures)
