@@ -8,6 +8,7 @@ production path that fetches the JWKS over HTTP.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -57,8 +58,13 @@ def products_clock() -> Clock:
 
 
 @pytest.fixture
-def products_settings(products_db_url: str) -> Settings:
-    return Settings(database_url=products_db_url, environment="test", workers_enabled=False)
+def products_settings(products_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=products_db_url,
+        environment="test",
+        workers_enabled=False,
+        image_dir=tmp_path / "images",
+    )
 
 
 @pytest.fixture
