@@ -60,6 +60,11 @@ class Shop:
             return given
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / (spec.name + '.db')}"
 
+    def image_dir(self) -> str:
+        """Where the Product-Service keeps uploaded images: ``PRODUCTS_IMAGE_DIR`` if the
+        operator set it, else ``images`` in the data dir (beside the SQLite files)."""
+        return os.environ.get("PRODUCTS_IMAGE_DIR") or str(self.data_dir.resolve() / "images")
+
 
 def acquire_lock(data_dir: Path) -> IO[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +156,9 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
         if name == "products":
             values.update(
                 {
+                    f"{p}IMAGE_DIR": shop.image_dir(),
+                    # Image URLs in its answers point where it really listens.
+                    f"{p}PUBLIC_URL": os.environ.get(f"{p}PUBLIC_URL") or shop.url("products"),
                     f"{p}USERS_URL": users,
                     f"{p}CLIENT_ID": "products",
                     f"{p}CLIENT_SECRET": secret["products_client_secret"],

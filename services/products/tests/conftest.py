@@ -21,6 +21,7 @@ from pasar_kit.migrations import upgrade
 from pasar_kit.testing import clear_tables, fresh_database, lifespan_of
 from pasar_products.app import MIGRATIONS, create_app
 from pasar_products.settings import Settings
+from pasar_products.storage import LocalImageStore
 from pasar_products.tables import metadata
 
 
@@ -65,6 +66,12 @@ def products_settings(products_db_url: str, tmp_path: Path) -> Settings:
         workers_enabled=False,
         image_dir=tmp_path / "images",
     )
+
+
+@pytest.fixture
+def products_store(products_settings: Settings) -> LocalImageStore:
+    """The image directory the app of ``products_settings`` serves."""
+    return LocalImageStore(products_settings.image_dir)
 
 
 @pytest.fixture

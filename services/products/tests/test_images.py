@@ -348,12 +348,14 @@ async def test_a_missing_file_field_is_a_validation_error(
 ) -> None:
     product = await products_catalogue.product()
     path = f"/products/{product['id']}/images"
-    for request in (
-        {"files": {"picture": ("a.jpg", picture(), "image/jpeg")}},
-        {"data": {"file": "not a file"}},
-        {"json": {"file": "x"}},
+    admin = products_tokens.admin()
+    for response in (
+        await products_client.post(
+            path, files={"picture": ("a.jpg", picture(), "image/jpeg")}, headers=admin
+        ),
+        await products_client.post(path, data={"file": "not a file"}, headers=admin),
+        await products_client.post(path, json={"file": "x"}, headers=admin),
     ):
-        response = await products_client.post(path, headers=products_tokens.admin(), **request)  # type: ignore[arg-type]
         assert response.status_code == 422, response.text
         assert response.json()["code"] == "validation_error"
 
