@@ -109,8 +109,10 @@ class BodyLimitMiddleware(HttpMiddleware):
     ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
-        # A declared oversize body is refused before the app runs: a problem by default.
+        # A declared oversize body is refused before the app runs: a problem by default
+        # (an upload's own), or what ``render`` draws (a storefront's page) for any route.
         self.render = render or self._too_large_problem
+        self.rendered = render is not None
         self.uploads = tuple(uploads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,7 +126,7 @@ class BodyLimitMiddleware(HttpMiddleware):
                 except ValueError:
                     declared = 0
                 if declared > max_bytes:
-                    if upload is not None:
+                    if upload is not None and not self.rendered:
                         too_large = problem(f"The body exceeds {max_bytes} bytes.")
                         await problem_response(too_large)(scope, receive, send)
                     else:
