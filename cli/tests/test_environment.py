@@ -32,12 +32,16 @@ def test_products_keeps_images_in_the_data_dir_and_says_where_it_listens(
 ) -> None:
     monkeypatch.delenv("PRODUCTS_IMAGE_DIR", raising=False)
     monkeypatch.delenv("PRODUCTS_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("WEB_IMAGE_ORIGINS", raising=False)
     env = child_environment(Shop(data_dir=tmp_path, base_port=9100), load_secrets(tmp_path))
     assert env["products"]["PRODUCTS_IMAGE_DIR"] == str(tmp_path.resolve() / "images")
     assert env["products"]["PRODUCTS_PUBLIC_URL"] == "http://127.0.0.1:9102"
+    # The storefront's pages may show them (its CSP allows the products service).
+    assert env["web"]["WEB_IMAGE_ORIGINS"] == "https: http://127.0.0.1:9102"
 
     monkeypatch.setenv("PRODUCTS_IMAGE_DIR", "/srv/pasar/images")
     monkeypatch.setenv("PRODUCTS_PUBLIC_URL", "https://img.shop.example")
     env = child_environment(Shop(data_dir=tmp_path, base_port=9100), load_secrets(tmp_path))
     assert env["products"]["PRODUCTS_IMAGE_DIR"] == "/srv/pasar/images"
     assert env["products"]["PRODUCTS_PUBLIC_URL"] == "https://img.shop.example"
+    assert env["web"]["WEB_IMAGE_ORIGINS"] == "https: https://img.shop.example"
