@@ -20,7 +20,7 @@ from anyio import CapacityLimiter
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pasar_kit.db import Database
+from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable
 from pasar_products.imaging import (
     FORMATS,
@@ -170,9 +170,10 @@ async def add_image(
             raise _too_many(max_per_product)
     image = await prepare_image(data, max_pixels=max_pixels, limiter=limiter)
     await store_files(store, image)
-    try:
+
+    async def record() -> StoredImage:
         async with db.write() as conn:
-            stored = await insert_image(
+            return await insert_image(
                 conn,
                 product_id=product_id,
                 image=image,
@@ -180,6 +181,9 @@ async def add_image(
                 max_per_product=max_per_product,
                 now=now,
             )
+
+    try:
+        stored = await retrying(record)
     except Exception:
         await forget_unused(db=db, store=store, content_hash=image.content_hash)
         raise
@@ -197,15 +201,14 @@ async def insert_image(
 ) -> StoredImage:
     """The row of an image whose files are stored, in the caller's transaction."""
     await _touch(conn, product_id, now)
-    count = await _count(conn, product_id)
+    images = await _ordered(conn, product_id)
+    count = len(images)
     if count >= max_per_product:
         raise _too_many(max_per_product)
     if main:
-        await conn.execute(
-            update(product_images)
-            .where(product_images.c.product_id == product_id)
-            .values(position=product_images.c.position + 1)
-        )
+        # Row by row, by primary key: a ranged UPDATE takes gap locks on MariaDB that
+        # deadlock with another product's insert.
+        await _renumber(conn, images, first=1)
     stored = StoredImage(
         id=str(uuid.uuid4()),
         product_id=product_id,
@@ -237,16 +240,20 @@ async def update_image(
 ) -> StoredImage:
     """Move an image to ``position`` (0 when ``main``), shifting the others; positions
     past the end mean the end."""
-    async with db.write() as conn:
-        await _touch(conn, product_id, now)
-        images = await _ordered(conn, product_id)
-        moving = next((image for image in images if image.id == image_id), None)
-        if moving is None:
-            raise ImageNotFound(f"Product {product_id!r} has no image {image_id!r}.")
-        target = 0 if main else moving.position if position is None else position
-        images.remove(moving)
-        images.insert(min(target, len(images)), moving)
-        await _renumber(conn, images)
+
+    async def move() -> None:
+        async with db.write() as conn:
+            await _touch(conn, product_id, now)
+            images = await _ordered(conn, product_id)
+            moving = next((image for image in images if image.id == image_id), None)
+            if moving is None:
+                raise ImageNotFound(f"Product {product_id!r} has no image {image_id!r}.")
+            target = 0 if main else moving.position if position is None else position
+            images.remove(moving)
+            images.insert(min(target, len(images)), moving)
+            await _renumber(conn, images)
+
+    await retrying(move)
     return next(image for image in await _after(db, product_id) if image.id == image_id)
 
 
@@ -262,11 +269,14 @@ _SET_POSITION = (
 )
 
 
-async def _renumber(conn: AsyncConnection, images: Sequence[StoredImage]) -> None:
-    """Number ``images`` 0..n-1 in their order, writing only the rows that moved."""
+async def _renumber(
+    conn: AsyncConnection, images: Sequence[StoredImage], *, first: int = 0
+) -> None:
+    """Number ``images`` from ``first`` on in their order, writing only the rows that
+    moved (by primary key)."""
     moved = [
         {"iid": image.id, "new_position": index}
-        for index, image in enumerate(images)
+        for index, image in enumerate(images, start=first)
         if image.position != index
     ]
     if moved:
@@ -277,15 +287,20 @@ async def delete_image(
     *, db: Database, store: ImageStore, product_id: str, image_id: str, now: datetime
 ) -> None:
     """Remove the image; its files go too once no other image uses the same bytes."""
-    async with db.write() as conn:
-        await _touch(conn, product_id, now)
-        images = await _ordered(conn, product_id)
-        gone = next((image for image in images if image.id == image_id), None)
-        if gone is None:
-            raise ImageNotFound(f"Product {product_id!r} has no image {image_id!r}.")
-        await conn.execute(delete(product_images).where(product_images.c.id == image_id))
-        images.remove(gone)
-        await _renumber(conn, images)
+
+    async def remove() -> StoredImage:
+        async with db.write() as conn:
+            await _touch(conn, product_id, now)
+            images = await _ordered(conn, product_id)
+            gone = next((image for image in images if image.id == image_id), None)
+            if gone is None:
+                raise ImageNotFound(f"Product {product_id!r} has no image {image_id!r}.")
+            await conn.execute(delete(product_images).where(product_images.c.id == image_id))
+            images.remove(gone)
+            await _renumber(conn, images)
+        return gone
+
+    gone = await retrying(remove)
     await forget_unused(db=db, store=store, content_hash=gone.content_hash)
 
 

@@ -7,6 +7,7 @@ Prices are whole rupiah, as the API counts IDR: ``92_000`` is Rp 92.000.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import textwrap
@@ -18,7 +19,7 @@ import anyio.to_thread
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
-from pasar_kit.db import Database, looking_again, utcnow
+from pasar_kit.db import Database, looking_again, retrying, utcnow
 from pasar_products.catalogue import insert_product
 from pasar_products.images import insert_image, prepare_image, store_files
 from pasar_products.imaging import ProcessedImage
@@ -490,10 +491,12 @@ async def _add_first(
 ) -> None:
     """The product's first image, unless another seeder gave it one meanwhile."""
     await store_files(store, image)
-    try:
+
+    async def record() -> None:
         async with db.write() as conn:
             await insert_image(
                 conn, product_id=product_id, image=image, main=True, max_per_product=1, now=now
             )
-    except TooManyImages:
-        pass
+
+    with contextlib.suppress(TooManyImages):
+        await retrying(record)

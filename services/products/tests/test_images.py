@@ -5,6 +5,7 @@ Every image is made here with Pillow; the store is the real local directory.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 import zlib
@@ -25,7 +26,7 @@ from pasar_kit.testing import lifespan_of
 from pasar_products import images
 from pasar_products.app import create_app
 from pasar_products.settings import Settings
-from pasar_products.storage import StorageError
+from pasar_products.storage import LocalImageStore, StorageError
 from pasar_products.tables import product_images
 
 PUBLIC = "http://products"
@@ -631,3 +632,67 @@ async def client_of(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as client:
             yield client
+
+
+class CountingStore(LocalImageStore):
+    """The real directory, counting what is written."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.puts: list[str] = []
+
+    async def put(self, key: str, data: bytes) -> None:
+        self.puts.append(key)
+        await super().put(key, data)
+
+
+async def test_the_same_bytes_twice_are_stored_once(
+    products_app: FastAPI,
+    products_client: httpx.AsyncClient,
+    products_tokens: Tokens,
+    products_catalogue: Catalogue,
+    products_settings: Settings,
+) -> None:
+    store = CountingStore(products_settings.image_dir)
+    products_app.state.runtime.images = store
+    data = picture("JPEG", (300, 200))
+    one, two = await products_catalogue.product(), await products_catalogue.product()
+    first = await upload(products_client, products_tokens, one["id"], data)
+    written = list(store.puts)
+    second = await upload(products_client, products_tokens, two["id"], data)
+    assert first.status_code == second.status_code == 201
+    assert len(written) == 4  # the original and three variants
+    assert store.puts == written  # nothing written again
+    assert first.json()["urls"] == second.json()["urls"]
+    assert first.json()["id"] != second.json()["id"]
+
+
+async def test_uploads_at_once_keep_the_limit_and_a_gapless_order(
+    products_db: Database,
+    products_settings: Settings,
+    products_verifier: TokenVerifier,
+    products_clock: Clock,
+    products_tokens: Tokens,
+) -> None:
+    settings = products_settings.model_copy(update={"image_max_per_product": 3})
+    async with client_of(settings, products_verifier, products_clock) as client:
+        catalogue = Catalogue(client, products_tokens)
+        crowded = await catalogue.product()
+        others = [await catalogue.product() for _ in range(4)]
+        pictures = [picture("PNG", (40 + n, 40)) for n in range(6)]
+        answers = await asyncio.gather(
+            *(upload(client, products_tokens, crowded["id"], data, main=True) for data in pictures),
+            # Main images of other products at the same moment: no deadlock between them.
+            *(
+                upload(client, products_tokens, other["id"], pictures[0], main=True)
+                for other in others
+            ),
+        )
+        crowded_answers, other_answers = answers[:6], answers[6:]
+        assert sorted(answer.status_code for answer in crowded_answers) == [201] * 3 + [409] * 3
+        assert [answer.status_code for answer in other_answers] == [201] * 4
+        listed = (await client.get(f"/products/{crowded['id']}/images")).json()
+    assert [image["position"] for image in listed] == [0, 1, 2]
+    assert {image["id"] for image in listed} == {
+        answer.json()["id"] for answer in crowded_answers if answer.status_code == 201
+    }
