@@ -81,13 +81,14 @@ async def _ensure_admin(url: str, email: str, password: str) -> str:
         await db.dispose()
 
 
-async def _seed_catalogue(url: str) -> int:
+async def _seed_catalogue(url: str, image_dir: str) -> int:
     from pasar_kit.db import Database
     from pasar_products.seed import seed_demo_catalogue
+    from pasar_products.storage import LocalImageStore
 
     db = Database(url)
     try:
-        return await seed_demo_catalogue(db=db)
+        return await seed_demo_catalogue(db=db, store=LocalImageStore(Path(image_dir)))
     finally:
         await db.dispose()
 
@@ -145,7 +146,11 @@ def up(
             )
         )
         if seed and "products" in shop.services:
-            added = asyncio.run(_seed_catalogue(env["products"]["PRODUCTS_DATABASE_URL"]))
+            added = asyncio.run(
+                _seed_catalogue(
+                    env["products"]["PRODUCTS_DATABASE_URL"], env["products"]["PRODUCTS_IMAGE_DIR"]
+                )
+            )
             if added:
                 say(f"pasar: seeded the demo catalogue ({added} products)")
     except StartupError as exc:
@@ -271,7 +276,8 @@ def seed(data_dir: DataDir = Path("var")) -> None:
         users_url = _database_url("users", data_dir)
         _migrate("products", products_url)
         _migrate("users", users_url)
-        added = asyncio.run(_seed_catalogue(products_url))
+        image_dir = Shop(data_dir=data_dir, base_port=8000).image_dir()
+        added = asyncio.run(_seed_catalogue(products_url, image_dir))
         created = asyncio.run(_seed_customer(users_url))
     except StartupError as exc:
         raise _fail(str(exc)) from None

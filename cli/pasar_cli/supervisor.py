@@ -60,6 +60,11 @@ class Shop:
             return given
         return f"sqlite+aiosqlite:///{self.data_dir.resolve() / (spec.name + '.db')}"
 
+    def image_dir(self) -> str:
+        """Where the Product-Service keeps uploaded images: ``PRODUCTS_IMAGE_DIR`` if the
+        operator set it, else ``images`` in the data dir (beside the SQLite files)."""
+        return os.environ.get("PRODUCTS_IMAGE_DIR") or str(self.data_dir.resolve() / "images")
+
 
 def acquire_lock(data_dir: Path) -> IO[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +122,8 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
     """Each service's environment: its database, the services it calls, its credentials."""
     users = shop.url("users")
     jwks = f"{users}/.well-known/jwks.json"
+    # Where browsers fetch product images from: the image URLs in product answers.
+    images_from = os.environ.get("PRODUCTS_PUBLIC_URL") or shop.url("products")
     env: dict[str, dict[str, str]] = {}
     for name in shop.services:
         spec = SERVICES[name]
@@ -130,6 +137,9 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
                     f"{p}PRODUCTS_URL": shop.url("products"),
                     f"{p}ORDERS_URL": shop.url("orders"),
                     f"{p}SESSION_SECRET": secret["web_session_secret"],
+                    # The storefront's pages may show images from there (CSP img-src).
+                    f"{p}IMAGE_ORIGINS": os.environ.get(f"{p}IMAGE_ORIGINS")
+                    or f"https: {images_from}",
                 }
             )
         elif name == "users":
@@ -151,6 +161,9 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
         if name == "products":
             values.update(
                 {
+                    f"{p}IMAGE_DIR": shop.image_dir(),
+                    # Image URLs in its answers point where it really listens.
+                    f"{p}PUBLIC_URL": images_from,
                     f"{p}USERS_URL": users,
                     f"{p}CLIENT_ID": "products",
                     f"{p}CLIENT_SECRET": secret["products_client_secret"],

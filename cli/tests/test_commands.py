@@ -38,6 +38,8 @@ def test_seed_is_idempotent(tmp_path: Path) -> None:
     first = pasar("seed", "--data-dir", data)
     assert first.returncode == 0, first.stderr
     assert "37 products added" in first.stdout and "created" in first.stdout
+    # Each demo product's drawn picture: the original and three variants.
+    assert len(list((tmp_path / "var" / "images").rglob("*.webp"))) == 37 * 3
     again = pasar("seed", "--data-dir", data)
     assert again.returncode == 0, again.stderr
     assert "0 products added" in again.stdout and "already there" in again.stdout

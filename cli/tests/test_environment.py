@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pasar_cli.supervisor import Shop, child_environment, load_secrets
 
 
@@ -23,3 +25,23 @@ def test_products_gets_its_own_client_credentials(tmp_path: Path) -> None:
     # Every client of `pasar up` is 127.0.0.1: no child may believe X-Forwarded-For.
     for values in env.values():
         assert not any("FORWARDED" in name for name in values)
+
+
+def test_products_keeps_images_in_the_data_dir_and_says_where_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRODUCTS_IMAGE_DIR", raising=False)
+    monkeypatch.delenv("PRODUCTS_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("WEB_IMAGE_ORIGINS", raising=False)
+    env = child_environment(Shop(data_dir=tmp_path, base_port=9100), load_secrets(tmp_path))
+    assert env["products"]["PRODUCTS_IMAGE_DIR"] == str(tmp_path.resolve() / "images")
+    assert env["products"]["PRODUCTS_PUBLIC_URL"] == "http://127.0.0.1:9102"
+    # The storefront's pages may show them (its CSP allows the products service).
+    assert env["web"]["WEB_IMAGE_ORIGINS"] == "https: http://127.0.0.1:9102"
+
+    monkeypatch.setenv("PRODUCTS_IMAGE_DIR", "/srv/pasar/images")
+    monkeypatch.setenv("PRODUCTS_PUBLIC_URL", "https://img.shop.example")
+    env = child_environment(Shop(data_dir=tmp_path, base_port=9100), load_secrets(tmp_path))
+    assert env["products"]["PRODUCTS_IMAGE_DIR"] == "/srv/pasar/images"
+    assert env["products"]["PRODUCTS_PUBLIC_URL"] == "https://img.shop.example"
+    assert env["web"]["WEB_IMAGE_ORIGINS"] == "https: https://img.shop.example"

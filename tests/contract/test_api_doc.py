@@ -36,7 +36,8 @@ def _apps() -> dict[str, FastAPI]:
 def _served(app: FastAPI) -> set[str]:
     routes = set()
     for route in iter_route_contexts(app.router.routes):
-        path = getattr(route, "path", "")
+        # A converter (`{key:path}`) is how the route matches, not part of its address.
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", getattr(route, "path", ""))
         for method in getattr(route, "methods", None) or ():
             if method != "HEAD" and path not in _NOT_API:
                 routes.add(f"{method} {path}")

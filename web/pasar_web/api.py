@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from pasar_kit.http import CircuitBreaker, Reply, ServiceClient
+from pasar_kit.http import CircuitBreaker, FilePart, Reply, ServiceClient
 from pasar_web.models import (
     Category,
     Notification,
@@ -24,6 +24,7 @@ from pasar_web.models import (
     OrderPage,
     OrderStats,
     Product,
+    ProductImage,
     ProductPage,
     SavedCart,
     StockAdjustmentPage,
@@ -90,6 +91,7 @@ class _Api:
         expect: tuple[int, ...] = (200,),
         json: Any = None,
         form: Mapping[str, str] | None = None,
+        files: Mapping[str, FilePart] | None = None,
         params: Params | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
@@ -105,7 +107,14 @@ class _Api:
         if auth is not None:
             sent["Authorization"] = f"Bearer {await auth.token()}"
         reply = await client.request(
-            method, path, json=json, form=form, params=params, headers=sent, idempotent=idempotent
+            method,
+            path,
+            json=json,
+            form=form,
+            files=files,
+            params=params,
+            headers=sent,
+            idempotent=idempotent,
         )
         if reply.status == 401 and auth is not None:
             sent["Authorization"] = f"Bearer {await auth.renewed()}"
@@ -114,6 +123,7 @@ class _Api:
                 path,
                 json=json,
                 form=form,
+                files=files,
                 params=params,
                 headers=sent,
                 idempotent=idempotent,
@@ -307,6 +317,31 @@ class ProductsApi(_Api):
         )
         return _parse(StockAdjustmentPage, reply)
 
+    async def upload_image(
+        self, auth: Credentials, product_id: str, picture: FilePart, *, main: bool
+    ) -> ProductImage:
+        """Add a picture (the service decides what it is from its content)."""
+        reply = await self.send(
+            "POST",
+            f"/products/{product_id}/images",
+            auth=auth,
+            form={"main": "true" if main else "false"},
+            files={"file": picture},
+            expect=(201,),
+            slow=True,  # up to megabytes to send and decode
+        )
+        return _parse(ProductImage, reply)
+
+    async def make_main_image(self, auth: Credentials, product_id: str, image_id: str) -> None:
+        await self.send(
+            "PATCH", f"/products/{product_id}/images/{image_id}", auth=auth, json={"main": True}
+        )
+
+    async def delete_image(self, auth: Credentials, product_id: str, image_id: str) -> None:
+        await self.send(
+            "DELETE", f"/products/{product_id}/images/{image_id}", auth=auth, expect=(204,)
+        )
+
     async def low_stock(self, auth: Credentials, *, threshold: int, limit: int = 10) -> ProductPage:
         reply = await self.send(
             "GET",
@@ -433,7 +468,10 @@ class Services:
                 client("users", settings.users_url),
                 slow_client=client("users", settings.users_url, settings.password_timeout),
             ),
-            products=ProductsApi(client("products", settings.products_url)),
+            products=ProductsApi(
+                client("products", settings.products_url),
+                slow_client=client("products", settings.products_url, settings.upload_timeout),
+            ),
             orders=OrdersApi(client("orders", settings.orders_url, settings.orders_timeout)),
         )
 

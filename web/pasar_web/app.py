@@ -19,6 +19,7 @@ from starlette.types import Scope
 
 from pasar_kit.app import install_operations
 from pasar_kit.guards import NulGuardMiddleware
+from pasar_kit.middleware import UploadRoute
 from pasar_kit.observability import (
     BodyLimitMiddleware,
     Metrics,
@@ -35,6 +36,7 @@ from pasar_web.errors import friendly
 from pasar_web.language import LanguageMiddleware
 from pasar_web.pages import account, cart, catalogue, checkout, notifications, orders
 from pasar_web.pages.admin import router as admin_router
+from pasar_web.pages.admin.products import IMAGE_UPLOAD_PATH, MULTIPART_OVERHEAD
 from pasar_web.security import SecurityHeadersMiddleware
 from pasar_web.session import SessionCodec, SessionMiddleware
 from pasar_web.settings import Settings
@@ -119,9 +121,16 @@ def _install_middleware(
     # and the language exist before any page or error page is drawn.
     app.add_middleware(SessionMiddleware, codec=codec, secure=settings.secure_cookies)
     app.add_middleware(LanguageMiddleware, default=settings.default_language, zone=zone)
-    app.add_middleware(NulGuardMiddleware, render=bare_page(422))
+    # The admin's image upload: a file, bigger than any form, and binary.
+    uploads = [
+        UploadRoute("POST", IMAGE_UPLOAD_PATH, settings.image_max_bytes + MULTIPART_OVERHEAD)
+    ]
+    app.add_middleware(NulGuardMiddleware, render=bare_page(422), uploads=uploads)
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, render=bare_page(413)
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        render=bare_page(413),
+        uploads=uploads,
     )
     app.add_middleware(UnexpectedErrorMiddleware, render=bare_page(500))
     app.add_middleware(

@@ -10,6 +10,8 @@ from pasar_web.api import ApiProblem
 from pasar_web.i18n import gettext as _
 from pasar_web.i18n import lazy
 
+IMAGE_TOO_LARGE = lazy("The picture file is too large. Upload a smaller file.")
+
 _MESSAGES: dict[str, str] = {
     "email_taken": lazy("An account with this email already exists. Log in instead?"),
     "invalid_grant": lazy("The email or password is not right."),
@@ -51,6 +53,15 @@ _MESSAGES: dict[str, str] = {
         "A payment for this order is still being processed. Check the order in a moment."
     ),
     "hashing_busy": lazy("We are very busy right now. Please try again in a few seconds."),
+    "image_too_large": IMAGE_TOO_LARGE,
+    "image_too_many_pixels": lazy(
+        "The picture has too many pixels. Upload one with a smaller width and height."
+    ),
+    "unsupported_image": lazy(
+        "This file is not a picture we can use. Upload a JPEG, PNG or WebP image."
+    ),
+    "too_many_images": lazy("This product has as many pictures as allowed. Delete one first."),
+    "image_not_found": lazy("That picture is no longer there."),
     "idempotency_key_reused": lazy(
         "Your order changed since you opened checkout. Please check it and confirm again."
     ),

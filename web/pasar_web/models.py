@@ -15,6 +15,22 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class ImageUrls(_Answer):
+    thumbnail: str
+    card: str
+    full: str
+    original: str
+
+
+class ProductImage(_Answer):
+    id: str
+    position: int
+    main: bool
+    width: int
+    height: int
+    urls: ImageUrls
+
+
 class Product(_Answer):
     id: str
     sku: str
@@ -25,6 +41,8 @@ class Product(_Answer):
     stock: int
     category: str
     image_url: str | None = None
+    # Uploaded pictures, the main one first; the category tile stands in without any.
+    images: list[ProductImage] = []
     active: bool
     created_at: datetime
     updated_at: datetime

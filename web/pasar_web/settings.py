@@ -23,6 +23,11 @@ class Settings(ProcessSettings):
     # Logging in, registering and password changes hash with argon2id (deliberately slow,
     # slower still on a busy machine): they get longer than a page read.
     password_timeout: float = Field(default=15.0, gt=0)
+    # An image upload sends megabytes that the products service then decodes and resizes.
+    upload_timeout: float = Field(default=30.0, gt=0)
+    # The largest image file the admin pages pass on (the products service has its own
+    # limit, PRODUCTS_IMAGE_MAX_BYTES, and says so beyond it).
+    image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     # Encrypts and signs the session cookie. Several replicas must share it. Unset in
     # development, a random one is made per process (sessions end on restart).
@@ -38,7 +43,8 @@ class Settings(ProcessSettings):
     timezone: str = "Asia/Jakarta"
     # Below this many units a product is "almost gone" on its card and on the dashboard.
     low_stock_threshold: int = Field(default=5, ge=0)
-    # Extra origins product images may come from (CSP img-src), space separated.
+    # Extra origins product images may come from (CSP img-src), space separated: the
+    # products service's PRODUCTS_PUBLIC_URL, if it is not https (`pasar up` adds it).
     image_origins: str = "https:"
 
     @model_validator(mode="after")

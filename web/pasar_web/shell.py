@@ -135,11 +135,12 @@ class Page:
             self.degraded.add(service)
             return default
 
-    async def form(self) -> FormData:
-        """The posted form, once its CSRF token is checked against the session."""
+    async def form(self, *, max_files: int = 0) -> FormData:
+        """The posted form, once its CSRF token is checked against the session. Only an
+        upload's page allows ``max_files``."""
         if self.request.headers.get("sec-fetch-site") == "cross-site":
             raise FormExpired()
-        form = await self.request.form(max_files=0, max_fields=300)
+        form = await self.request.form(max_files=max_files, max_fields=300)
         given = form.get("csrf_token")
         expected = self.session.csrf
         if not expected or not isinstance(given, str) or not _same(given, expected):

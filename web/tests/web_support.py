@@ -253,6 +253,18 @@ class Shop:
         )
         assert response.status_code == 200, response.text
 
+    async def upload_image(
+        self, product_id: str, data: bytes, *, main: bool = False
+    ) -> dict[str, Any]:
+        response = await self.http.post(
+            f"{self.products.url}/products/{product_id}/images",
+            files={"file": ("picture.png", data, "image/png")},
+            data={"main": "true" if main else "false"},
+            headers={"Authorization": f"Bearer {await self.admin_token()}"},
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
     async def stock(self, product_id: str) -> int:
         response = await self.http.get(f"{self.products.url}/products/{product_id}")
         return int(response.json()["stock"])
@@ -266,7 +278,8 @@ class Shop:
 
     async def seed(self) -> int:
         assert self.products.app is not None
-        return await seed_demo_catalogue(db=self.products.app.state.db)
+        runtime = self.products.app.state.runtime
+        return await seed_demo_catalogue(db=runtime.db, store=runtime.images)
 
     async def relay(self) -> int:
         """Deliver the orders outbox once (as its background job would)."""
@@ -279,8 +292,9 @@ ShopFactory = Callable[..., AbstractAsyncContextManager[Shop]]
 
 
 @pytest.fixture
-async def web_shop_factory(web_databases: Databases) -> AsyncIterator[ShopFactory]:
+async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIterator[ShopFactory]:
     dbs = web_databases
+    image_dir = tmp_path / "images"
 
     @asynccontextmanager
     async def make(
@@ -313,6 +327,7 @@ async def web_shop_factory(web_databases: Databases) -> AsyncIterator[ShopFactor
                     jwks_url=f"{users.url}/.well-known/jwks.json",
                     workers_enabled=False,
                     list_total_cache_seconds=0,
+                    image_dir=image_dir,
                 )
             )
         )

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pasar_kit.auth import CurrentPrincipal, TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.guards import NulGuardMiddleware
-from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware
+from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware, UploadRoute
 from pasar_kit.observability import (
     BodyLimitMiddleware,
     Metrics,
@@ -101,6 +101,7 @@ def service_app(
     description: str,
     lifespan: Lifespan,
     max_body_bytes: int = 1_048_576,
+    uploads: Sequence[UploadRoute] = (),
     ready_checks: ReadyChecks | None = None,
     version: str = "0.1.0",
     metrics_token: str | None = None,
@@ -110,7 +111,8 @@ def service_app(
     The lifespan must put a ``pasar_kit.db.Database`` on ``app.state.db`` (``/readyz``
     pings it) and a ``TokenVerifier`` on ``app.state.verifier``. ``ready_checks`` are
     named by their mapping key (or their function name); ``metrics_token`` guards
-    ``/metrics`` (see ``install_operations``).
+    ``/metrics`` (see ``install_operations``); ``uploads`` are the routes that take a
+    file (bigger than ``max_body_bytes``, and binary).
 
     Routes under ``/internal`` (for other services) are left out of ``/openapi.json`` and
     described in ``/internal/openapi.json``, which, like them, wants a service token.
@@ -132,8 +134,8 @@ def service_app(
     # Added innermost first: the request id (outermost) must exist before anything logs;
     # metrics see a HEAD as a HEAD; every answer below, refusals included, gets the API
     # headers and loses its body on a HEAD.
-    app.add_middleware(NulGuardMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(NulGuardMiddleware, uploads=uploads)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, uploads=uploads)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(ApiHeadersMiddleware)
     app.add_middleware(HeadMiddleware)

@@ -7,12 +7,12 @@ a 422 problem instead, whatever the field.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pasar_kit.middleware import HttpMiddleware
+from pasar_kit.middleware import HttpMiddleware, UploadRoute, upload_route
 from pasar_kit.problems import ValidationFailed, problem_response
 
 # A NUL as it arrives: raw, JSON-escaped, or percent-encoded (query strings, forms).
@@ -34,14 +34,24 @@ def _nul_url_problem(_scope: Scope) -> Response:
 
 
 class NulGuardMiddleware(HttpMiddleware):
-    def __init__(self, app: ASGIApp, render: Callable[[Scope], Response] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        render: Callable[[Scope], Response] | None = None,
+        uploads: Sequence[UploadRoute] = (),
+    ) -> None:
         super().__init__(app)
         # What a URL with a NUL gets: a problem by default, an HTML page for a storefront.
         self.render = render or _nul_url_problem
+        # Binary bodies: a file is full of NUL bytes.
+        self.uploads = tuple(uploads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "\x00" in scope["path"] or _has_nul(scope.get("query_string", b"")):
             await self.render(scope)(scope, receive, send)
+            return
+        if upload_route(self.uploads, scope) is not None:
+            await self.app(scope, receive, send)
             return
         tail = b""
 

@@ -80,6 +80,15 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class FilePart:
+    """A file sent in a multipart body."""
+
+    filename: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class _Body:
     """What one call sends besides its method and path."""
 
@@ -87,6 +96,20 @@ class _Body:
     form: Mapping[str, str] | None
     params: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None
     headers: Mapping[str, str] | None
+    files: Mapping[str, FilePart] | None = None
+
+    def data(self) -> aiohttp.FormData | Mapping[str, str] | None:
+        """The form, multipart when there are files (form fields first)."""
+        if not self.files:
+            return self.form
+        multipart = aiohttp.FormData()
+        for name, value in (self.form or {}).items():
+            multipart.add_field(name, value)
+        for name, part in self.files.items():
+            multipart.add_field(
+                name, part.data, filename=part.filename, content_type=part.content_type
+            )
+        return multipart
 
 
 class _Failure(Exception):
@@ -136,6 +159,7 @@ class ServiceClient:
         *,
         json: Any = None,
         form: Mapping[str, str] | None = None,
+        files: Mapping[str, FilePart] | None = None,
         params: Mapping[str, str | int] | Sequence[tuple[str, str | int]] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
@@ -145,7 +169,8 @@ class ServiceClient:
 
         ``idempotent`` marks a POST that is safe to repeat (a reservation keyed by its id).
         ``headers`` are added to the call (a shopper's bearer token, for a storefront);
-        ``form`` sends a form-encoded body instead of ``json``.
+        ``form`` sends a form-encoded body instead of ``json``; with ``files`` too, a
+        multipart one.
         """
         if idempotent is None:
             idempotent = method.upper() in _IDEMPOTENT
@@ -160,7 +185,7 @@ class ServiceClient:
             attempt += 1
             try:
                 reply = await self._once(
-                    method, path, _Body(json, form, params, headers), authenticated
+                    method, path, _Body(json, form, params, headers, files), authenticated
                 )
             except _Failure as exc:
                 self.breaker.record_failure()
@@ -194,8 +219,8 @@ class ServiceClient:
             async with self._http().request(
                 method,
                 self.base_url + path,
-                json=body.json if body.form is None else None,
-                data=body.form,
+                json=body.json if body.form is None and body.files is None else None,
+                data=body.data(),
                 params=body.params,
                 headers=headers,
             ) as response:

@@ -3,7 +3,33 @@ HEAD wherever GET is served, and the headers an API response must always carry."
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pasar_kit.problems import PayloadTooLarge, Problem
+
+
+@dataclass(frozen=True)
+class UploadRoute:
+    """A route whose body is a file: it may be bigger than the app's body limit (up to
+    ``max_bytes``, refused beyond with ``problem``, a 413 of the route's own), and it is
+    binary, so the NUL guard lets it through (no text from it reaches a database)."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+    problem: type[Problem] = PayloadTooLarge
+
+
+def upload_route(uploads: Sequence[UploadRoute], scope: Scope) -> UploadRoute | None:
+    """The upload route ``scope`` is a request to, if any."""
+    for upload in uploads:
+        if scope["method"] == upload.method and upload.path.fullmatch(scope["path"]):
+            return upload
+    return None
 
 
 class HttpMiddleware:

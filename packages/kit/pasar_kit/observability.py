@@ -11,7 +11,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pasar_kit.middleware import HttpMiddleware
+from pasar_kit.middleware import HttpMiddleware, UploadRoute, upload_route
 from pasar_kit.problems import InternalError, PayloadTooLarge, problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -95,25 +95,42 @@ def _internal_error_problem(_scope: Scope) -> Response:
 
 
 class BodyLimitMiddleware(HttpMiddleware):
-    """Refuse request bodies over ``max_bytes`` with 413, whether declared or streamed."""
+    """Refuse request bodies over ``max_bytes`` with 413, whether declared or streamed.
+
+    A streamed body is cut off where it crosses the limit: the rest is never read.
+    """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, render: Callable[[Scope], Response] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        render: Callable[[Scope], Response] | None = None,
+        uploads: Sequence[UploadRoute] = (),
     ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
-        # A declared oversize body is refused before the app runs: a problem by default.
+        # A declared oversize body is refused before the app runs: a problem by default
+        # (an upload's own), or what ``render`` draws (a storefront's page) for any route.
         self.render = render or self._too_large_problem
+        self.rendered = render is not None
+        self.uploads = tuple(uploads)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        upload = upload_route(self.uploads, scope)
+        max_bytes = upload.max_bytes if upload else self.max_bytes
+        problem = upload.problem if upload else PayloadTooLarge
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                if declared > max_bytes:
+                    if upload is not None and not self.rendered:
+                        too_large = problem(f"The body exceeds {max_bytes} bytes.")
+                        await problem_response(too_large)(scope, receive, send)
+                    else:
+                        await self._refuse(scope, receive, send)
                     return
         seen = 0
 
@@ -122,8 +139,8 @@ class BodyLimitMiddleware(HttpMiddleware):
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise PayloadTooLarge(f"The body exceeds {self.max_bytes} bytes.")
+                if seen > max_bytes:
+                    raise problem(f"The body exceeds {max_bytes} bytes.")
             return message
 
         await self.app(scope, limited_receive, send)

@@ -1,11 +1,13 @@
 """The one place that wires the Product-Service together: database, clock, token
-verification (keys and revocations from the User-Service), the list-total cache and
-the background jobs."""
+verification (keys and revocations from the User-Service), the list-total cache, the
+image store and the background jobs."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+
+from anyio import CapacityLimiter
 
 from pasar_kit.auth import PolledRevocations, RemoteJWKS, TokenVerifier
 from pasar_kit.db import Clock, Database, utcnow
@@ -13,6 +15,7 @@ from pasar_kit.workers import Jobs
 from pasar_products.listing import ListingCache, PageCache, TotalsCache
 from pasar_products.reservations import expire_reservations
 from pasar_products.settings import Settings
+from pasar_products.storage import ImageStore, LocalImageStore
 
 log = logging.getLogger("pasar.products")
 
@@ -45,10 +48,14 @@ class Runtime:
     db: Database
     verifier: TokenVerifier
     listing: ListingCache
+    images: ImageStore
     # The service's clock: tests move time without sleeping.
     clock: Clock = utcnow
     revocations: PolledRevocations | None = None
     jobs: Jobs = field(default_factory=Jobs)
+    # Uploads decoded at once: each holds a decoded image (up to the pixel limit, 4 bytes
+    # a pixel) in memory, and the machine has only so many cores to resize them.
+    image_work: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(2))
 
     async def start(self) -> None:
         """Poll the revocations and, if enabled, start the background jobs."""
@@ -95,6 +102,7 @@ def build_runtime(
             totals=TotalsCache(settings.list_total_cache_seconds),
             pages=PageCache(settings.list_page_cache_seconds),
         ),
+        images=LocalImageStore(settings.image_dir),
         clock=clock,
         revocations=revocations,
     )

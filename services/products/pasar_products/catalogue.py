@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, insert, select, true, update
+from sqlalchemy import RowMapping, bindparam, case, func, insert, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database
+from pasar_products.images import StoredImage, images_of
 from pasar_products.problems import InsufficientStock, ProductNotFound, SkuTaken, StaleProduct
 from pasar_products.tables import products, stock_adjustments
 
@@ -53,6 +54,8 @@ class Product:
     version: int
     created_at: datetime
     updated_at: datetime
+    # In order, the main one first; filled by the reads that answer with products.
+    images: tuple[StoredImage, ...] = field(default=())
 
     @property
     def etag(self) -> str:
@@ -110,7 +113,16 @@ _BY_ID = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("pid"))
 
 async def _fetch(conn: AsyncConnection, product_id: str) -> Product | None:
     row = (await conn.execute(_BY_ID, {"pid": product_id})).first()
-    return Product(**row._mapping) if row is not None else None
+    if row is None:
+        return None
+    images = await images_of(conn, [product_id])
+    return Product(**row._mapping, images=images.get(product_id, ()))
+
+
+async def with_images(conn: AsyncConnection, rows: Sequence[RowMapping]) -> list[Product]:
+    """Products from rows of ``PRODUCT_COLUMNS``, with their images: one query for all."""
+    images = await images_of(conn, [row["id"] for row in rows])
+    return [Product(**row, images=images.get(row["id"], ())) for row in rows]
 
 
 async def get_product(*, db: Database, product_id: str) -> Product:

@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Path, Query, Request
 
 from pasar_kit.db import Database
@@ -17,9 +18,10 @@ from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Forbidden, Unauthorized
 from pasar_products.bootstrap import Runtime
 from pasar_products.listing import ListingCache
-from pasar_products.problems import ProductNotFound, ReservationNotFound
+from pasar_products.problems import ImageNotFound, ProductNotFound, ReservationNotFound
 from pasar_products.schemas import RESERVATION_ID_PATTERN
 from pasar_products.settings import Settings
+from pasar_products.storage import ImageStore
 
 _RESERVATION_ID = re.compile(RESERVATION_ID_PATTERN)
 
@@ -39,6 +41,14 @@ async def _settings(request: Request) -> Settings:
 
 async def _listing(request: Request) -> ListingCache:
     return _runtime(request).listing
+
+
+async def _images(request: Request) -> ImageStore:
+    return _runtime(request).images
+
+
+async def _image_work(request: Request) -> CapacityLimiter:
+    return _runtime(request).image_work
 
 
 async def _now(request: Request) -> datetime:
@@ -77,6 +87,12 @@ async def _product_id(product_id: Annotated[str, Path(description=ID_DESCRIPTION
     return product_id
 
 
+async def _image_id(image_id: Annotated[str, Path(description=ID_DESCRIPTION)]) -> str:
+    if not is_id(image_id):
+        raise ImageNotFound("No image has this id.")
+    return image_id
+
+
 async def _reservation_id(
     reservation_id: Annotated[
         str, Path(description="1..64 of A-Z a-z 0-9 . _ : -, starting alphanumeric")
@@ -91,6 +107,9 @@ DatabaseDep = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
 ListingCacheDep = Annotated[ListingCache, Depends(_listing)]
+ImageStoreDep = Annotated[ImageStore, Depends(_images)]
+ImageWork = Annotated[CapacityLimiter, Depends(_image_work)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
 ProductId = Annotated[str, Depends(_product_id)]
+ImageId = Annotated[str, Depends(_image_id)]
 ReservationId = Annotated[str, Depends(_reservation_id)]

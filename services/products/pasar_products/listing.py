@@ -19,7 +19,7 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import ColumnElement, func, or_, select, true
 
 from pasar_kit.db import Database
-from pasar_products.catalogue import PRODUCT_COLUMNS, Product
+from pasar_products.catalogue import PRODUCT_COLUMNS, Product, with_images
 from pasar_products.tables import products
 
 V = TypeVar("V")
@@ -156,7 +156,7 @@ async def list_products(
         .offset(query.offset)
     )
     async with db.read() as conn:
-        rows = [Product(**row) for row in (await conn.execute(page)).mappings()]
+        rows = await with_images(conn, (await conn.execute(page)).mappings().all())
         if 0 < len(rows) < query.limit or (not rows and query.offset == 0):
             total = query.offset + len(rows)  # this page holds the end of the result
         else:
@@ -200,9 +200,6 @@ async def list_low_stock(
     count = select(func.count()).select_from(products).where(*conditions)
     async with db.read() as conn:
         total = int((await conn.execute(count)).scalar_one())
-        rows = (
-            [Product(**row) for row in (await conn.execute(page)).mappings()]
-            if total > offset
-            else []
-        )
+        found = (await conn.execute(page)).mappings().all() if total > offset else []
+        rows = await with_images(conn, found)
     return rows, total

@@ -69,3 +69,33 @@ class ReservationTotalTooLarge(Problem):
     status = 422
     code = "reservation_total_too_large"
     title = "The reservation is worth more than the largest amount allowed"
+
+
+class ImageNotFound(Problem):
+    status = 404
+    code = "image_not_found"
+    title = "No such image"
+
+
+class ImageTooLarge(Problem):
+    status = 413
+    code = "image_too_large"
+    title = "The image file is too large"
+
+
+class ImageTooManyPixels(Problem):
+    status = 422
+    code = "image_too_many_pixels"
+    title = "The image has too many pixels"
+
+
+class UnsupportedImage(Problem):
+    status = 422
+    code = "unsupported_image"
+    title = "Not a JPEG, PNG or WebP image that can be read"
+
+
+class TooManyImages(Problem):
+    status = 409
+    code = "too_many_images"
+    title = "The product has as many images as allowed"

@@ -77,6 +77,32 @@ class ProductUpdate(_Request):
         return {name: getattr(self, name) for name in self.model_fields_set}
 
 
+class ImageUrls(BaseModel):
+    """Absolute, content-hashed URLs (served as immutable): WebP variants that fit in 160,
+    480 and 1200 px squares, and the file as uploaded."""
+
+    thumbnail: str
+    card: str
+    full: str
+    original: str
+
+
+class ImagePublic(BaseModel):
+    id: str
+    position: int = Field(description="0 is the main image")
+    main: bool
+    width: int = Field(description="of the original, upright")
+    height: int
+    urls: ImageUrls
+
+
+class ImageUpdate(_Request):
+    """Move an image: to ``position`` (past the end means last), or first with ``main``."""
+
+    position: Annotated[int, Field(ge=0, le=1000, strict=True)] | None = None
+    main: Literal[True] | None = None
+
+
 class ProductPublic(BaseModel):
     id: str
     sku: str
@@ -86,7 +112,10 @@ class ProductPublic(BaseModel):
     currency: str
     stock: int
     category: str
-    image_url: str | None
+    image_url: str | None = Field(
+        description="The main uploaded image's full URL; without uploads, the URL given"
+    )
+    images: list[ImagePublic] = Field(description="Uploaded images in order, the main first")
     active: bool
     created_at: datetime
     updated_at: datetime

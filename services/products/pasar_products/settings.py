@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from pasar_kit.settings import ServiceSettings
@@ -30,3 +32,21 @@ class Settings(ServiceSettings):
     # How long a whole anonymous listing page may be served again (0: never). See
     # listing.PageCache.
     list_page_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    # Where the service is reached from outside (browsers): image URLs in answers are
+    # absolute, made from it.
+    public_url: str = Field(default="http://127.0.0.1:8002", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    # Uploaded images and their variants (see storage.py). A local directory belongs to
+    # one replica: replicas need an object store instead.
+    image_dir: Path = Path("./var/images")
+    # An upload's file, at most; more is 413 image_too_large, and is not read to its end.
+    image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # Width x height, read from the header before any pixel is decoded. At most Pillow's
+    # own decompression-bomb threshold, so Pillow never refuses (or warns) first.
+    image_max_pixels: int = Field(default=40_000_000, ge=1, le=89_478_485)
+    image_max_per_product: int = Field(default=12, ge=1, le=100)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")

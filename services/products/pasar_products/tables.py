@@ -92,3 +92,24 @@ reservation_lines = Table(
     Column("currency", String(3), nullable=False),
     Index("ix_reservation_lines_product_id", "product_id"),
 )
+
+product_images = Table(
+    "product_images",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("product_id", String(36), ForeignKey("products.id"), nullable=False),
+    # 0 is the main image; a product's images are numbered 0..n-1 without gaps.
+    Column("position", Integer, nullable=False),
+    # SHA-256 of the original bytes (hex): the stored files' keys are made from it, and
+    # rows uploading the same bytes share them.
+    Column("content_hash", String(64), nullable=False),
+    Column("extension", String(8), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("byte_size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # Not unique: a reorder rewrites positions one row at a time.
+    Index("ix_product_images_product_id_position", "product_id", "position"),
+    Index("ix_product_images_content_hash", "content_hash"),
+)

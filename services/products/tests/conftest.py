@@ -8,6 +8,7 @@ production path that fetches the JWKS over HTTP.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from pasar_kit.migrations import upgrade
 from pasar_kit.testing import clear_tables, fresh_database, lifespan_of
 from pasar_products.app import MIGRATIONS, create_app
 from pasar_products.settings import Settings
+from pasar_products.storage import LocalImageStore
 from pasar_products.tables import metadata
 
 
@@ -57,8 +59,19 @@ def products_clock() -> Clock:
 
 
 @pytest.fixture
-def products_settings(products_db_url: str) -> Settings:
-    return Settings(database_url=products_db_url, environment="test", workers_enabled=False)
+def products_settings(products_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=products_db_url,
+        environment="test",
+        workers_enabled=False,
+        image_dir=tmp_path / "images",
+    )
+
+
+@pytest.fixture
+def products_store(products_settings: Settings) -> LocalImageStore:
+    """The image directory the app of ``products_settings`` serves."""
+    return LocalImageStore(products_settings.image_dir)
 
 
 @pytest.fixture

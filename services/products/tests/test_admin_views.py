@@ -13,6 +13,7 @@ from products_support import Catalogue, Clock, Tokens
 
 from pasar_kit.db import Database
 from pasar_products.seed import seed_demo_catalogue
+from pasar_products.storage import LocalImageStore
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
@@ -109,9 +110,9 @@ async def test_entries_of_the_same_instant_keep_one_order_initial_last(
 
 
 async def test_the_seeded_initial_entries_are_in_the_ledger(
-    products_catalogue: Catalogue, products_db: Database
+    products_catalogue: Catalogue, products_db: Database, products_store: LocalImageStore
 ) -> None:
-    await seed_demo_catalogue(db=products_db)
+    await seed_demo_catalogue(db=products_db, store=products_store)
     listed = await products_catalogue.client.get("/products", params={"limit": 1})
     product = listed.json()["items"][0]
 

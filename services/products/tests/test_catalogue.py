@@ -46,8 +46,9 @@ async def test_create_returns_the_product_with_location_and_etag(
     }
     assert set(product) == {
         "id", "sku", "name", "description", "price", "currency", "stock", "category",
-        "image_url", "active", "created_at", "updated_at",
+        "image_url", "images", "active", "created_at", "updated_at",
     }  # fmt: skip
+    assert product["images"] == []
     assert RFC3339_UTC.match(product["created_at"]) and RFC3339_UTC.match(product["updated_at"])
 
     read = await products_client.get(f"/products/{product['id']}")

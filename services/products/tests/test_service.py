@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
+from pathlib import Path
 from typing import Any
 
 import httpx
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from PIL import Image
 from products_support import Catalogue, Tokens
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Database
-from pasar_kit.testing import lifespan_of
-from pasar_products.app import create_app
+from pasar_kit.migrations import alembic_config, upgrade
+from pasar_kit.testing import fresh_database, lifespan_of
+from pasar_products.app import MIGRATIONS, create_app
 from pasar_products.audit import audit_stock
 from pasar_products.seed import seed_demo_catalogue
 from pasar_products.settings import Settings
-from pasar_products.tables import metadata, products
+from pasar_products.storage import LocalImageStore
+from pasar_products.tables import metadata, product_images, products
 
 DEMO_PRODUCTS = 37  # the demo catalogue (pasar_products.seed)
 
@@ -111,33 +117,46 @@ async def test_the_migration_builds_exactly_the_tables_the_code_uses(
 
 
 async def test_seed_is_idempotent_and_plausible(
-    products_db: Database, products_client: httpx.AsyncClient
+    products_db: Database, products_client: httpx.AsyncClient, products_store: LocalImageStore
 ) -> None:
-    inserted = await seed_demo_catalogue(db=products_db)
+    inserted = await seed_demo_catalogue(db=products_db, store=products_store)
     assert 24 <= inserted <= 60
-    assert await seed_demo_catalogue(db=products_db) == 0
+    assert await seed_demo_catalogue(db=products_db, store=products_store) == 0
     page = (await products_client.get("/products", params={"limit": 100})).json()
     assert page["total"] == inserted
     assert all(p["price"] > 0 and p["price"] % 100 == 0 for p in page["items"])
+    # Every demo product has one drawn picture (not two after the second seed), served.
+    assert [len(p["images"]) for p in page["items"]] == [1] * inserted
+    assert len({p["images"][0]["urls"]["full"] for p in page["items"]}) == inserted
+    assert all(p["image_url"] == p["images"][0]["urls"]["full"] for p in page["items"])
+    card = page["items"][0]["images"][0]["urls"]["card"]
+    served = await products_client.get(card[card.index("/images/") :])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    with Image.open(io.BytesIO(served.content)) as picture:
+        assert picture.size == (480, 480)
     categories = (await products_client.get("/categories")).json()
     assert len(categories) >= 5
     assert sum(c["product_count"] for c in categories) == inserted
     assert await audit_stock(db=products_db) == []
 
 
-async def test_seed_twice_at_once_inserts_each_product_once(products_db: Database) -> None:
+async def test_seed_twice_at_once_inserts_each_product_once(
+    products_db: Database, products_store: LocalImageStore
+) -> None:
     other = Database(products_db.url)
     try:
         # Neither seeder may fail: two `pasar up` (or `pasar seed`) on one database at once.
         inserted = await asyncio.gather(
-            seed_demo_catalogue(db=products_db), seed_demo_catalogue(db=other)
+            seed_demo_catalogue(db=products_db, store=products_store),
+            seed_demo_catalogue(db=other, store=products_store),
         )
     finally:
         await other.dispose()
     async with products_db.read() as conn:
         stored = await conn.scalar(select(func.count()).select_from(products))
-    assert sum(inserted) == stored == DEMO_PRODUCTS, inserted
-    assert await seed_demo_catalogue(db=products_db) == 0
+        pictures = await conn.scalar(select(func.count()).select_from(product_images))
+    assert sum(inserted) == stored == pictures == DEMO_PRODUCTS, inserted
+    assert await seed_demo_catalogue(db=products_db, store=products_store) == 0
 
 
 async def test_audit_reports_stock_that_does_not_add_up(
@@ -155,3 +174,21 @@ async def test_audit_reports_stock_that_does_not_add_up(
         {"product_id": b["id"], "sku": "AUDIT-B", "ledger": 5, "stock": 7, "held": 0,
          "committed": 0}
     ]  # fmt: skip
+
+
+def test_the_images_migration_goes_down_and_up_again(tmp_path: Path) -> None:
+    with fresh_database("products_images_migration", tmp_path) as url:
+        upgrade(url, MIGRATIONS)
+        command.downgrade(alembic_config(url, MIGRATIONS), "0001")
+        assert "product_images" not in asyncio.run(_tables(url))
+        upgrade(url, MIGRATIONS)
+        assert "product_images" in asyncio.run(_tables(url))
+
+
+async def _tables(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await db.dispose()

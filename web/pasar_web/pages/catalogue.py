@@ -160,7 +160,11 @@ def _window(current: int, pages: int, width: int = 2) -> list[int | None]:
 
 
 @router.get("/products/{product_id}", name="product")
-async def product_page(page: PageDep, product_id: Annotated[str, Path(max_length=64)]) -> Response:
+async def product_page(
+    page: PageDep,
+    product_id: Annotated[str, Path(max_length=64)],
+    image: Annotated[int, Query(ge=0, le=100)] = 0,
+) -> Response:
     found = await page.optional("products", page.services.products.get(product_id), None)
     if found is None:
         if "products" in page.degraded:
@@ -172,6 +176,8 @@ async def product_page(page: PageDep, product_id: Annotated[str, Path(max_length
         "product.html",
         product=product,
         tile=tile(product),
+        # The picture chosen among the thumbnails (links, so no script is needed).
+        shown=min(image, max(0, len(product.images) - 1)),
         in_cart=in_cart,
         max_quantity=max(1, min(product.stock, MAX_QUANTITY)),
         low_stock=0 < product.stock <= page.web.settings.low_stock_threshold,

@@ -52,7 +52,7 @@ async def low_stock(
     """Active products running out, emptiest first (then by name), to restock."""
     rows, total = await list_low_stock(db=db, threshold=threshold, limit=limit, offset=offset)
     return ProductPage(
-        items=[public(row, settings.currency) for row in rows],
+        items=[public(row, settings) for row in rows],
         total=total,
         limit=limit,
         offset=offset,

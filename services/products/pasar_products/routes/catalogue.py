@@ -19,11 +19,14 @@ from pasar_products.deps import (
     ProductId,
     SettingsDep,
 )
+from pasar_products.images import StoredImage, urls_of
 from pasar_products.listing import ProductQuery, Sort
 from pasar_products.schemas import (
     MAX_MONEY,
     NO_NUL,
     CategoryCount,
+    ImagePublic,
+    ImageUrls,
     ProductCreate,
     ProductPage,
     ProductPublic,
@@ -32,6 +35,7 @@ from pasar_products.schemas import (
     StockAdjustmentPage,
     StockAdjustmentPublic,
 )
+from pasar_products.settings import Settings
 
 router = APIRouter(tags=["products"])
 
@@ -41,17 +45,31 @@ IfMatch = Annotated[
 ]
 
 
-def public(product: Product, currency: str) -> ProductPublic:
+def image_public(image: StoredImage, settings: Settings) -> ImagePublic:
+    return ImagePublic(
+        id=image.id,
+        position=image.position,
+        main=image.main,
+        width=image.width,
+        height=image.height,
+        urls=ImageUrls(**urls_of(image, settings.public_url)),
+    )
+
+
+def public(product: Product, settings: Settings) -> ProductPublic:
+    images = [image_public(image, settings) for image in product.images]
     return ProductPublic(
         id=product.id,
         sku=product.sku,
         name=product.name,
         description=product.description,
         price=product.price,
-        currency=currency,
+        currency=settings.currency,
         stock=product.stock,
         category=product.category,
-        image_url=product.image_url,
+        # An uploaded main image wins over a URL given by hand.
+        image_url=images[0].urls.full if images else product.image_url,
+        images=images,
         active=product.active,
         created_at=product.created_at,
         updated_at=product.updated_at,
@@ -103,7 +121,7 @@ async def list_products(
         return Response(cached, media_type="application/json")
     rows, total = await listing.list_products(db=db, query=query, totals=cache.totals)
     body = ProductPage(
-        items=[public(row, settings.currency) for row in rows],
+        items=[public(row, settings) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -138,7 +156,7 @@ async def get_product(
     """One product, archived ones included (old orders link to them), with an ETag."""
     product = await catalogue.get_product(db=db, product_id=product_id)
     response.headers["ETag"] = product.etag
-    return public(product, settings.currency)
+    return public(product, settings)
 
 
 @router.post(
@@ -164,7 +182,7 @@ async def create_product(
     cache.clear()
     response.headers["Location"] = f"/products/{product.id}"
     response.headers["ETag"] = product.etag
-    return public(product, settings.currency)
+    return public(product, settings)
 
 
 @router.patch(
@@ -194,7 +212,7 @@ async def update_product(
     )
     cache.clear()
     response.headers["ETag"] = product.etag
-    return public(product, settings.currency)
+    return public(product, settings)
 
 
 @router.delete(
@@ -249,7 +267,7 @@ async def adjust_stock(
     )
     cache.clear()  # stock may have crossed zero (in_stock)
     response.headers["ETag"] = product.etag
-    return public(product, settings.currency)
+    return public(product, settings)
 
 
 @router.get(

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from pasar_kit.http import FilePart
 from pasar_web import i18n
 from pasar_web.api import ApiProblem, CatalogueQuery
-from pasar_web.errors import friendly
+from pasar_web.errors import IMAGE_TOO_LARGE, friendly
 from pasar_web.forms import Fields
 from pasar_web.i18n import gettext as _
 from pasar_web.i18n import lazy
@@ -23,6 +26,11 @@ from pasar_web.shell import Page, PageDep
 router = APIRouter()
 
 ProductId = Annotated[str, Path(max_length=64)]
+ImageId = Annotated[str, Path(max_length=64)]
+# Where the edit page posts a picture (the app lets this path take a file: see app.py).
+IMAGE_UPLOAD_PATH = re.compile(r"/admin/products/[^/]+/images")
+# The rest of an upload's body: boundaries, part headers, the CSRF token and checkbox.
+MULTIPART_OVERHEAD = 64 * 1024
 PAGE_SIZE = 25
 MAX_PRICE = 10**15
 MAX_STOCK = 10**9
@@ -336,3 +344,55 @@ async def adjust_stock(page: PageDep, product_id: ProductId) -> Response:
         stock_values=fields.values,
         status=400,
     )
+
+
+@router.post("/products/{product_id}/images", name="admin_upload_image")
+async def upload_image(page: PageDep, product_id: ProductId) -> Response:
+    """One picture from the edit page's upload form (no script needed)."""
+    auth = page.require_admin()
+    form = await page.form(max_files=1)
+    back = f"/admin/products/{product_id}"
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return page.redirect(back, _("Choose a picture to upload."), "error")
+    limit = page.web.settings.image_max_bytes
+    data = await upload.read(limit + 1)
+    if not data:
+        return page.redirect(back, _("Choose a picture to upload."), "error")
+    if len(data) > limit:
+        return page.redirect(back, _(IMAGE_TOO_LARGE), "error")
+    picture = FilePart(
+        upload.filename[:200], data, upload.content_type or "application/octet-stream"
+    )
+    main = form.get("main") in ("1", "true", "on")
+    try:
+        await page.services.products.upload_image(auth, product_id, picture, main=main)
+    except ApiProblem as problem:
+        if problem.status == 404 and problem.code == "product_not_found":
+            return await page.render("not_found.html", status=404)
+        return page.redirect(back, friendly(problem), "error")
+    return page.redirect(back, _("The picture is added."))
+
+
+@router.post("/products/{product_id}/images/{image_id}/main", name="admin_main_image")
+async def make_main_image(page: PageDep, product_id: ProductId, image_id: ImageId) -> Response:
+    auth = page.require_admin()
+    await page.form()
+    back = f"/admin/products/{product_id}"
+    try:
+        await page.services.products.make_main_image(auth, product_id, image_id)
+    except ApiProblem as problem:
+        return page.redirect(back, friendly(problem), "error")
+    return page.redirect(back, _("This is now the main picture."))
+
+
+@router.post("/products/{product_id}/images/{image_id}/delete", name="admin_delete_image")
+async def delete_image(page: PageDep, product_id: ProductId, image_id: ImageId) -> Response:
+    auth = page.require_admin()
+    await page.form()
+    back = f"/admin/products/{product_id}"
+    try:
+        await page.services.products.delete_image(auth, product_id, image_id)
+    except ApiProblem as problem:
+        return page.redirect(back, friendly(problem), "error")
+    return page.redirect(back, _("The picture is deleted."))
