@@ -60,6 +60,9 @@ VALID_INPUT_NOT_GENERATED: dict[str, dict[str, str]] = {
         "PATCH /products/{product_id}": "If-Match must name the product's current version",
         "DELETE /products/{product_id}": "If-Match must name the product's current version",
         "POST /products/{product_id}/stock-adjustments": "a delta must not be zero",
+        "POST /products/{product_id}/images": "the file must decode as a JPEG, PNG or WebP "
+        "image, which a binary string in a schema cannot say",
+        "PATCH /products/{product_id}/images/{image_id}": "position is a strict integer",
         "POST /internal/reservations": "product ids must exist; ttl_seconds only on a hold, "
         "not on a committed reservation",
     },
