@@ -73,6 +73,7 @@ class MidtransStandIn:
         self.server_key = server_key
         self.transactions: dict[str, Transaction] = {}
         self.calls: Counter[str] = Counter()
+        self.asked: Counter[str] = Counter()  # status queries per order id
         self.notify_url = ""  # the shop's notification URL, as set in the dashboard
         self.down = False  # answer every call 503, as a gateway in trouble
         self.app = self._build()
@@ -122,6 +123,7 @@ class MidtransStandIn:
             self.calls["status"] += 1
             if (refusal := refuse(request)) is not None:
                 return refusal
+            self.asked[order_id] += 1
             transaction = self._find(order_id)
             if transaction is None:
                 return JSONResponse(

@@ -58,6 +58,7 @@ class XenditStandIn:
         self.callback_token = callback_token
         self.invoices: dict[str, Invoice] = {}
         self.calls: Counter[str] = Counter()
+        self.asked: Counter[str] = Counter()  # status queries per external id
         self.notify_url = ""
         self.down = False
         self.app = self._build()
@@ -92,6 +93,7 @@ class XenditStandIn:
         @app.get("/v2/invoices")
         async def by_external_id(external_id: str, request: Request) -> JSONResponse:
             self.calls["status"] += 1
+            self.asked[external_id] += 1
             if (refusal := refuse(request)) is not None:
                 return refusal
             found = [i.as_json() for i in self.invoices.values() if i.external_id == external_id]
@@ -103,6 +105,8 @@ class XenditStandIn:
             if (refusal := refuse(request)) is not None:
                 return refusal
             invoice = self.invoices.get(invoice_id)
+            if invoice is not None:
+                self.asked[invoice.external_id] += 1
             if invoice is None:
                 return JSONResponse(
                     {"error_code": "INVOICE_NOT_FOUND_ERROR", "message": "Not found"},
