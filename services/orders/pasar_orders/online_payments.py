@@ -116,15 +116,17 @@ async def _latest(conn: AsyncConnection, order_id: str) -> Any:
 
 
 async def current_payment(
-    *, db: Database, order_id: str, viewer: Actor, provider: str
+    *, db: Database, order_id: str, viewer: Actor, provider: str | None
 ) -> PaymentPublic:
-    """The order's latest gateway payment, for its owner or an admin."""
+    """The order's latest gateway payment, for its owner or an admin. None yet is 404
+    ``payment_not_found`` saying the gateway (``provider``; null when the shop takes
+    cards or nothing online), so a client knows whether to offer the gateway or a card."""
     await get_order(db=db, order_id=order_id, viewer_id=viewer.id, viewer_is_admin=viewer.is_admin)
     async with db.read() as conn:
         row = await _latest(conn, order_id)
     if row is None:
-        raise PaymentNotFound("This order has no payment at a gateway yet.")
-    return _public(row, provider)
+        raise PaymentNotFound("This order has no payment at a gateway yet.", provider=provider)
+    return _public(row, provider or row.provider)
 
 
 async def start_payment(

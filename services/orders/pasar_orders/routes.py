@@ -255,7 +255,7 @@ async def show_payment(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep
         db=runtime.db,
         order_id=order_id,
         viewer=_actor(user),
-        provider=runtime.gateway.name if runtime.gateway is not None else "",
+        provider=runtime.gateway.name if runtime.gateway is not None else None,
     )
 
 
