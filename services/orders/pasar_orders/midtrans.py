@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 from pasar_kit.db import utcnow
 from pasar_kit.http import ServiceClient
@@ -149,7 +150,10 @@ class MidtransGateway:
 
     async def status(self, *, reference: str, gateway_id: str | None) -> Report:
         reply = await self._api.request(
-            "GET", f"/v2/{reference}/status", headers=self._auth, authenticated=False
+            "GET",
+            f"/v2/{quote(reference, safe='')}/status",
+            headers=self._auth,
+            authenticated=False,
         )
         body = reply.body if isinstance(reply.body, dict) else {}
         if reply.status == 404 or str(body.get("status_code")) == "404":
@@ -173,7 +177,7 @@ class MidtransGateway:
         # The refund key makes repeating the call (a retried settlement) refund once.
         reply = await self._api.request(
             "POST",
-            f"/v2/{reference}/refund",
+            f"/v2/{quote(reference, safe='')}/refund",
             json={"refund_key": f"{reference}-refund", "reason": "Order cancelled"},
             headers=self._auth,
             authenticated=False,

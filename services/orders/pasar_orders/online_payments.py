@@ -153,7 +153,7 @@ async def start_payment(
         async with db.read() as conn:
             latest = await _latest(conn, order_id)
         shown = _public(latest, gateway.name) if latest is not None else None
-        if row.status in PAID or (row.paid_at is not None and row.status != "cancelled"):
+        if row.status in PAID or (row.paid_at is not None and row.status != OrderStatus.CANCELLED):
             return await _order(db, order_id, payer), shown
         if row.status != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(
@@ -367,7 +367,8 @@ async def _settle(db: Database, payment: Any, report: Report, now: datetime) -> 
 
 async def _move_on(*, db: Database, products: ProductsApi, order_id: str, now: datetime) -> None:
     """A paid order still ``pending_payment``: commit its stock and move it on (as the
-    card payment does); if its hold lapsed, cancel it, which refunds the payment."""
+    card payment does); if its hold lapsed, cancel it, which refunds the payment. With
+    the Product-Service down this is left to ``finish_paid_orders`` (the status job)."""
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -377,27 +378,61 @@ async def _move_on(*, db: Database, products: ProductsApi, order_id: str, now: d
     if row is None or row.paid_at is None or row.status != OrderStatus.PENDING_PAYMENT:
         return
     try:
-        await change_status(
-            db=db,
-            products=products,
-            order_id=order_id,
-            target=OrderStatus.PROCESSING,
-            actor=_SYSTEM,
-            note="Payment received",
-            now=now,
-        )
+        try:
+            await change_status(
+                db=db,
+                products=products,
+                order_id=order_id,
+                target=OrderStatus.PROCESSING,
+                actor=_SYSTEM,
+                note="Payment received",
+                now=now,
+            )
+        except PaymentWindowClosed:
+            await change_status(
+                db=db,
+                products=products,
+                order_id=order_id,
+                target=OrderStatus.CANCELLED,
+                actor=_SYSTEM,
+                note="Paid after its stock was released; the payment is refunded",
+                now=now,
+            )
     except InvalidTransition:
-        return  # a concurrent report of the same payment moved it first
-    except PaymentWindowClosed:
-        await change_status(
-            db=db,
-            products=products,
-            order_id=order_id,
-            target=OrderStatus.CANCELLED,
-            actor=_SYSTEM,
-            note="Paid after its stock was released; the payment is refunded",
-            now=now,
+        return  # moved first by a concurrent report of the payment, or cancelled
+    except DependencyUnavailable as exc:
+        log.warning(
+            "paid order %s waits for the Product-Service: %s",
+            order_id,
+            exc,
+            extra={"order_id": order_id},
         )
+
+
+async def finish_paid_orders(
+    *, db: Database, products: ProductsApi, now: datetime, batch_size: int = 20
+) -> int:
+    """Move on paid orders still ``pending_payment`` (their stock could not be committed
+    when the payment was applied); returns how many were looked at. Safe on every
+    replica: the moves are conditional and the commit idempotent."""
+    async with db.read() as conn:
+        ids = list(
+            (
+                await conn.execute(
+                    select(orders.c.id)
+                    .where(
+                        orders.c.status == OrderStatus.PENDING_PAYMENT.value,
+                        orders.c.paid_at.is_not(None),
+                        orders.c.paid_at < now - timedelta(seconds=5),
+                    )
+                    .order_by(orders.c.paid_at)
+                    .limit(batch_size)
+                )
+            ).scalars()
+        )
+    for order_id in ids:
+        await _move_on(db=db, products=products, order_id=order_id, now=now)
+    return len(ids)
 
 
 async def _close(db: Database, payment: Any, final: str, report: Report, now: datetime) -> str:
@@ -551,4 +586,4 @@ async def check_pending_payments(
         if outcome not in ("pending", "duplicate", "amount_mismatch"):
             log.info("payment %s: %s", row.id, outcome, extra={"order_id": row.order_id})
             changed += 1
-    return changed
+    return changed + await finish_paid_orders(db=db, products=products, now=now)

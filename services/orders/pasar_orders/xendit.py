@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pasar_kit.http import ServiceClient
 from pasar_orders.gateways import (
@@ -130,7 +131,10 @@ class XenditGateway:
             body = found[0]
         else:
             reply = await self._api.request(
-                "GET", f"/v2/invoices/{gateway_id}", headers=self._auth, authenticated=False
+                "GET",
+                f"/v2/invoices/{quote(gateway_id, safe='')}",
+                headers=self._auth,
+                authenticated=False,
             )
             if reply.status == 404:
                 return Report(reference=reference, state=GatewayState.UNKNOWN, gateway_status="404")

@@ -114,6 +114,10 @@ async def test_a_payment_is_made_once_and_answered_with_its_page(
 ) -> None:
     paying = via_midtrans
     order, _ = await paying.pending(qty=2)
+    none_yet = await paying.shop.get(paying.buyer, f"/orders/{order['id']}/payment")
+    assert none_yet.status_code == 404
+    assert none_yet.json()["code"] == "payment_not_found"
+    assert none_yet.json()["provider"] == "midtrans"  # what a storefront offers
 
     started = await paying.start(order["id"])
     again = await paying.start(order["id"])
@@ -459,3 +463,26 @@ async def test_xendit_payment_after_cancel_is_refunded(
     assert answer.json() == {"outcome": "refund_due"}
     await paying.shop.release()
     assert invoice.refunds == [f"{invoice.id}-refund"]
+
+
+async def test_a_payment_applied_while_products_is_down_is_finished_by_the_status_job(
+    via_midtrans: Paying, midtrans: MidtransStandIn
+) -> None:
+    paying = via_midtrans
+    order, _ = await paying.pending()
+    await paying.start(order["id"])
+    reference = f"{order['id']}-1"
+    midtrans.pay(reference)
+    await paying.shop.products_service.stop()
+    try:
+        [answer] = await midtrans.notify(reference)
+        # Paid, and said so: the gateway need not resend; the stock waits for products.
+        assert answer.status_code == 200 and answer.json() == {"outcome": "paid"}
+        assert (await paying.order(order["id"]))["status"] == "pending_payment"
+    finally:
+        await paying.shop.products_service.start()
+
+    assert await paying.check(later=60) == 1
+
+    assert (await paying.order(order["id"]))["status"] == "processing"
+    assert (await paying.shop.reservation(order["id"])).json()["status"] == "committed"
