@@ -486,3 +486,20 @@ async def test_a_payment_applied_while_products_is_down_is_finished_by_the_statu
 
     assert (await paying.order(order["id"]))["status"] == "processing"
     assert (await paying.shop.reservation(order["id"])).json()["status"] == "committed"
+
+
+async def test_status_jobs_of_two_replicas_settle_a_payment_once(
+    via_midtrans: Paying, midtrans: MidtransStandIn
+) -> None:
+    paying = via_midtrans
+    order, _ = await paying.pending()
+    await paying.start(order["id"])
+    midtrans.pay(f"{order['id']}-1")
+
+    # Two jobs at once, each in its own transactions, as two replicas run them.
+    checked = await asyncio.gather(paying.check(later=3600), paying.check(later=3600))
+
+    assert sorted(checked) == [0, 1]
+    assert midtrans.asked[f"{order['id']}-1"] == 1  # claimed by one, asked once
+    paid = await paying.order(order["id"])
+    assert [h["status"] for h in paid["status_history"]] == ["pending_payment", "processing"]
