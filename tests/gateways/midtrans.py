@@ -43,6 +43,7 @@ class Transaction:
     payment_type: str | None = None
     transaction_id: str = field(default_factory=lambda: secrets.token_hex(16))
     va_numbers: list[dict[str, str]] = field(default_factory=list)
+    qr_string: str | None = None
     refund_keys: list[str] = field(default_factory=list)
 
     def as_status(self) -> dict[str, Any]:
@@ -63,6 +64,8 @@ class Transaction:
         }
         if self.va_numbers:
             body["va_numbers"] = self.va_numbers
+        if self.qr_string:
+            body["qr_string"] = self.qr_string
         return body
 
 
@@ -175,6 +178,13 @@ class MidtransStandIn:
         transaction.va_numbers = [
             {"bank": bank, "va_number": f"12345{secrets.randbelow(10**8):08d}"}
         ]
+
+    def choose_qris(self, order_id: str) -> str:
+        """The customer picked QRIS: the payment now carries its QR payload."""
+        transaction = self.transactions[order_id]
+        transaction.payment_type = "qris"
+        transaction.qr_string = f"00020101021226620014ID.CO.QRIS.WWW{secrets.token_hex(8)}6304ABCD"
+        return transaction.qr_string
 
     def pay(self, order_id: str, payment_type: str = "qris") -> None:
         transaction = self.transactions[order_id]

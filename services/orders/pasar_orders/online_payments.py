@@ -308,12 +308,16 @@ async def apply_report(
                 )
             return "abandoned", payment
         return "pending", payment
-    if report.state == GatewayState.PENDING and report.va_number and not payment.va_number:
+    # What the customer chose on the gateway's page, shown on ours too.
+    told: dict[str, Any] = {}
+    if report.va_number and report.va_number[:64] != payment.va_number:
+        told["va_number"] = report.va_number[:64]
+    if report.qr_string and report.qr_string != payment.qr_string:
+        told["qr_string"] = report.qr_string
+    if report.state == GatewayState.PENDING and told:
         async with db.write() as conn:
             await conn.execute(
-                update(payments)
-                .where(payments.c.id == payment.id)
-                .values(va_number=report.va_number[:64], updated_at=now)
+                update(payments).where(payments.c.id == payment.id).values(**told, updated_at=now)
             )
     return ("pending" if report.state == GatewayState.PENDING else "duplicate"), payment
 

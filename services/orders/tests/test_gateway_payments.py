@@ -151,6 +151,11 @@ async def test_settled_by_qris_the_order_moves_to_processing(
     order, _ = await paying.pending()
     await paying.start(order["id"])
     reference = f"{order['id']}-1"
+    qr_string = midtrans.choose_qris(reference)
+    [pending] = await midtrans.notify(reference)
+    assert pending.json() == {"outcome": "pending"}
+    shown = (await paying.shop.get(paying.buyer, f"/orders/{order['id']}/payment")).json()
+    assert shown["qr_string"] == qr_string
 
     midtrans.pay(reference, "qris")
     [answer] = await midtrans.notify(reference)
@@ -160,11 +165,14 @@ async def test_settled_by_qris_the_order_moves_to_processing(
     assert paid["status"] == "processing"
     assert paid["status_history"][-1]["by"] == "system"
     assert (await paying.shop.reservation(order["id"])).json()["status"] == "committed"
-    [stored] = await paying.stored(order["id"])
-    assert stored["verified"] and stored["outcome"] == "paid"
-    assert stored["gateway_status"] == "settlement" and '"qris"' in stored["body"]
-    # The notification was checked against a status query before it was believed.
-    assert midtrans.calls["status"] == 1
+    stored = await paying.stored(order["id"])
+    assert [(n["outcome"], n["gateway_status"]) for n in stored] == [
+        ("paid", "settlement"),
+        ("pending", "pending"),
+    ]
+    assert all(n["verified"] for n in stored) and '"qris"' in stored[0]["body"]
+    # Each notification was checked against a status query before it was believed.
+    assert midtrans.calls["status"] == 2
 
 
 async def test_an_expired_virtual_account_cancels_and_releases_the_stock(
