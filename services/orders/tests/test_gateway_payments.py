@@ -511,3 +511,16 @@ async def test_status_jobs_of_two_replicas_settle_a_payment_once(
     assert midtrans.asked[f"{order['id']}-1"] == 1  # claimed by one, asked once
     paid = await paying.order(order["id"])
     assert [h["status"] for h in paid["status_history"]] == ["pending_payment", "processing"]
+
+
+async def test_concurrent_requests_to_pay_make_one_gateway_payment(
+    via_midtrans: Paying, midtrans: MidtransStandIn
+) -> None:
+    paying = via_midtrans
+    order, _ = await paying.pending()
+
+    answers = await asyncio.gather(*(paying.start(order["id"]) for _ in range(5)))
+
+    assert midtrans.calls["snap"] == 1
+    assert list(midtrans.transactions) == [f"{order['id']}-1"]
+    assert all(a["payment"] == answers[0]["payment"] for a in answers)
