@@ -78,12 +78,7 @@ class XenditGateway:
                 "mobile_number": charge.customer.phone,
             },
             "items": [
-                {
-                    "name": line.name,
-                    "quantity": line.quantity,
-                    "price": line.unit_price,
-                    "reference_id": line.sku,
-                }
+                {"name": line.name, "quantity": line.quantity, "price": line.unit_price}
                 for line in charge.lines
             ],
         }
