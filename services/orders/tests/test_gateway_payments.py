@@ -13,10 +13,12 @@ import pytest
 from gateways.midtrans import SERVER_KEY, MidtransStandIn, Transaction
 from gateways.xendit import CALLBACK_TOKEN, SECRET_KEY, XenditStandIn
 from orders_support import Account, Shop, ShopFactory
+from pydantic import ValidationError
 
 from pasar_kit.db import utcnow
 from pasar_kit.testing import serve
 from pasar_orders.online_payments import ABANDON_AFTER, check_pending_payments
+from pasar_orders.settings import Settings
 
 WINDOW = 600
 
@@ -524,3 +526,19 @@ async def test_concurrent_requests_to_pay_make_one_gateway_payment(
     assert midtrans.calls["snap"] == 1
     assert list(midtrans.transactions) == [f"{order['id']}-1"]
     assert all(a["payment"] == answers[0]["payment"] for a in answers)
+
+
+def test_a_gateway_needs_its_keys() -> None:
+    with pytest.raises(ValidationError, match="ORDERS_MIDTRANS_SERVER_KEY"):
+        Settings(payment_provider="midtrans")
+    with pytest.raises(ValidationError, match="ORDERS_XENDIT_CALLBACK_TOKEN"):
+        Settings(payment_provider="xendit", xendit_secret_key="xnd_development_" + "k" * 20)
+    with pytest.raises(ValidationError, match="midtrans_server_key must be at least 16"):
+        Settings(
+            environment="production",
+            client_secret="s" * 32,
+            payment_provider="midtrans",
+            midtrans_server_key="short-key",
+        )
+    settings = Settings(payment_provider="midtrans", midtrans_server_key=SERVER_KEY)
+    assert SERVER_KEY not in repr(settings)
