@@ -23,6 +23,7 @@ from pasar_web.models import (
     Order,
     OrderPage,
     OrderStats,
+    Payment,
     Product,
     ProductImage,
     ProductPage,
@@ -421,6 +422,25 @@ class OrdersApi(_Api):
         body = {"card_number": card_number, "expiry": expiry, "cvc": cvc}
         reply = await self.send("POST", f"/orders/{order_id}/payments", auth=auth, json=body)
         return _parse(Order, reply)
+
+    async def payment(self, auth: Credentials, order_id: str) -> tuple[Payment | None, str | None]:
+        """The order's gateway payment, if one was made, and the shop's gateway (None when
+        the shop takes cards, or nothing, online)."""
+        reply = await self.send("GET", f"/orders/{order_id}/payment", auth=auth, expect=(200, 404))
+        if reply.status == 200:
+            payment = _parse(Payment, reply)
+            return payment, payment.provider
+        body = reply.body if isinstance(reply.body, dict) else {}
+        if body.get("code") != "payment_not_found":
+            return None, None
+        provider = body.get("provider")
+        return None, str(provider) if provider else None
+
+    async def start_payment(self, auth: Credentials, order_id: str) -> Payment | None:
+        """Make (once) the order's payment at the gateway; None if the order is paid."""
+        reply = await self.send("POST", f"/orders/{order_id}/payments", auth=auth, json={})
+        payment = reply.body.get("payment") if isinstance(reply.body, dict) else None
+        return Payment.model_validate(payment) if payment else None
 
     async def stats(
         self,

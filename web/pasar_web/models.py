@@ -147,6 +147,23 @@ class Address(_Answer):
     phone: str
 
 
+class Payment(_Answer):
+    """A payment at the shop's gateway (Midtrans, Xendit) and how the customer pays it."""
+
+    provider: str
+    status: str
+    amount: int
+    currency: str
+    redirect_url: str | None = None
+    qr_string: str | None = None
+    va_number: str | None = None
+    expires_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("creating", "pending")
+
+
 class OrderLine(_Answer):
     product_id: str
     sku: str

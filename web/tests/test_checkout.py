@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 
+from gateways.midtrans import SERVER_KEY, MidtransStandIn
 from testdata import ADDRESS
 from web_support import Shop, by_testid, text
+
+from pasar_kit.testing import serve
 
 
 def _checkout_form(page: str) -> dict[str, str]:
@@ -166,3 +169,49 @@ async def test_too_many_unpaid_orders_is_said_and_the_cart_kept(web_shop_factory
             cart = await browser.get("/cart")
             assert "Kopi Tunggu" in text(cart.text)
         assert await shop.stock(kopi["id"]) == 4  # only the first order holds stock
+
+
+async def test_payment_through_a_gateway(web_shop_factory) -> None:  # type: ignore[no-untyped-def]
+    midtrans = MidtransStandIn()
+    async with (
+        serve(midtrans.app) as gateway_url,
+        web_shop_factory(
+            orders_overrides={
+                "payment_provider": "midtrans",
+                "midtrans_server_key": SERVER_KEY,
+                "midtrans_snap_url": gateway_url,
+                "midtrans_api_url": gateway_url,
+            }
+        ) as shop,
+    ):
+        midtrans.notify_url = f"{shop.orders.url}/payments/notifications/midtrans"
+        kopi = await shop.product(name="Kopi Gerbang", price=92_000, stock=5)
+        async with shop.browser() as browser:
+            await browser.register()
+            await browser.add_to_cart(kopi["id"], 1)
+            page = await browser.get("/checkout")
+            pay_page = await browser.post("/checkout", _checkout_form(page.text))
+            pay_url = str(pay_page.url).split("shop.test")[1]
+            assert 'name="card_number"' not in pay_page.text
+            assert 'name="method" value="gateway"' in pay_page.text
+
+            started = await browser.submit(pay_url, pay_url, {"method": "gateway"})
+            transaction = midtrans.only()
+            assert transaction.gross_amount == 92_000
+            shown = text(started.text)
+            assert "Pay on the payment page" in shown and "Check again" in shown
+            assert f'href="{gateway_url}/snap/v4/redirection/' in started.text
+
+            midtrans.choose_virtual_account(transaction.order_id)
+            await midtrans.notify(transaction.order_id)
+            again = await browser.get(pay_url)
+            va_number = transaction.va_numbers[0]["va_number"]
+            assert by_testid(again.text, "va-number") == va_number
+
+            midtrans.pay(transaction.order_id)
+            await midtrans.notify(transaction.order_id)
+            moved_on = await browser.client.get(pay_url)  # "check again"
+            assert moved_on.status_code == 303
+            paid = await browser.get(moved_on.headers["location"])
+        steps = re.findall(r'class="step done[^"]*step-(\w+)"', paid.text)
+        assert steps == ["placed", "paid", "processing"]

@@ -13,13 +13,17 @@ from pasar_kit.db import Database, utcnow
 from pasar_kit.http import CircuitBreaker, ClientCredentials, ServiceClient
 from pasar_kit.problems import DependencyUnavailable
 from pasar_kit.workers import Jobs
+from pasar_orders.gateways import Gateway
+from pasar_orders.midtrans import MidtransGateway
+from pasar_orders.online_payments import Timing, check_pending_payments
 from pasar_orders.outbox import relay_outbox
-from pasar_orders.payments import PaymentProvider, provider_named
+from pasar_orders.payments import PaymentProvider, TestCardProvider
 from pasar_orders.placement import PlacementPolicy
 from pasar_orders.recovery import expire_unpaid_orders, purge_old_records, recover_stuck_placements
 from pasar_orders.remote import ProductsApi, UsersApi
 from pasar_orders.settings import Settings
-from pasar_orders.settlement import settle_cancelled_orders
+from pasar_orders.settlement import Refunds, settle_cancelled_orders
+from pasar_orders.xendit import XenditGateway
 
 log = logging.getLogger("pasar.orders")
 
@@ -28,6 +32,7 @@ SETTLEMENT = "settlement"
 RECOVERY = "placement-recovery"
 EXPIRY = "payment-expiry"
 PURGE = "purge"
+PAYMENT_CHECKS = "payment-checks"
 
 # How long delivered notifications are kept (for diagnosis) before they are purged.
 KEEP_EVENTS_SECONDS = 7 * 86_400
@@ -43,10 +48,23 @@ class Runtime:
     verifier: TokenVerifier
     users: UsersApi
     products: ProductsApi
-    payments: PaymentProvider | None
+    payments: PaymentProvider | None  # the test cards
     policy: PlacementPolicy
+    gateway: Gateway | None = None  # midtrans or xendit
     revocations: PolledRevocations | None = None
     jobs: Jobs = field(default_factory=Jobs)
+
+    @property
+    def refunds(self) -> Refunds | None:
+        return self.gateway or self.payments
+
+    @property
+    def payment_timing(self) -> Timing:
+        s = self.settings
+        return Timing(
+            window=timedelta(seconds=s.payment_window_seconds),
+            check_after=timedelta(seconds=s.payment_check_after_seconds),
+        )
 
     def nudge(self, name: str) -> None:
         """Run a job now (new work was just committed) rather than at its next tick."""
@@ -74,6 +92,8 @@ class Runtime:
         self.jobs.add(PURGE, self._purge, 3600)
         if s.payments_enabled:
             self.jobs.add(EXPIRY, self._expire, s.recovery_interval_seconds)
+        if self.gateway is not None:
+            self.jobs.add(PAYMENT_CHECKS, self._check_payments, s.payment_check_interval_seconds)
         self.jobs.start()
 
     async def close(self) -> None:
@@ -82,6 +102,8 @@ class Runtime:
             await self.revocations.stop()
         await self.users.client.close()
         await self.products.client.close()
+        if self.gateway is not None:
+            await self.gateway.close()
         await self.db.dispose()
 
     async def _relay(self) -> int:
@@ -97,8 +119,22 @@ class Runtime:
 
     async def _settle(self) -> int:
         return await settle_cancelled_orders(
-            db=self.db, products=self.products, payments=self.payments, now=utcnow()
+            db=self.db, products=self.products, payments=self.refunds, now=utcnow()
         )
+
+    async def _check_payments(self) -> int:
+        assert self.gateway is not None
+        changed = await check_pending_payments(
+            db=self.db,
+            products=self.products,
+            gateway=self.gateway,
+            now=utcnow(),
+            interval=timedelta(seconds=self.settings.payment_check_interval_seconds),
+        )
+        if changed:
+            self.nudge(OUTBOX)
+            self.nudge(SETTLEMENT)
+        return 0  # one batch per interval: the gateway is not to be hammered
 
     async def _recover(self) -> int:
         return await recover_stuck_placements(
@@ -141,6 +177,32 @@ def _client(
     )
 
 
+def _gateway(settings: Settings) -> Gateway | None:
+    """The configured gateway; its calls use the kit's client with the shop's timeouts."""
+
+    def client(name: str, url: str) -> ServiceClient:
+        return _client(name, url, settings, None)
+
+    if settings.payment_provider == "midtrans":
+        assert settings.midtrans_server_key is not None  # checked by the settings
+        return MidtransGateway(
+            server_key=settings.midtrans_server_key.get_secret_value(),
+            snap=client("midtrans", settings.midtrans_snap_url),
+            api=client("midtrans", settings.midtrans_api_url),
+            return_url=settings.payment_return_url,
+        )
+    if settings.payment_provider == "xendit":
+        assert settings.xendit_secret_key is not None
+        assert settings.xendit_callback_token is not None
+        return XenditGateway(
+            secret_key=settings.xendit_secret_key.get_secret_value(),
+            callback_token=settings.xendit_callback_token.get_secret_value(),
+            api=client("xendit", settings.xendit_api_url),
+            return_url=settings.payment_return_url,
+        )
+    return None
+
+
 def build_runtime(settings: Settings) -> Runtime:
     credentials = None
     if settings.client_id and settings.client_secret is not None:
@@ -176,7 +238,8 @@ def build_runtime(settings: Settings) -> Runtime:
         revocations=revocations,
         users=UsersApi(_client("users", settings.users_url, settings, credentials)),
         products=ProductsApi(_client("products", settings.products_url, settings, credentials)),
-        payments=provider_named(settings.payment_provider),
+        payments=TestCardProvider() if settings.payment_provider == "test" else None,
+        gateway=_gateway(settings),
         policy=PlacementPolicy(
             payments_enabled=settings.payments_enabled,
             reservation_ttl_seconds=ttl,

@@ -107,12 +107,6 @@ class TestCardProvider:
             self.refunded.add(order_id)
 
 
-def provider_named(name: str) -> PaymentProvider | None:
-    if name == "test":
-        return TestCardProvider()
-    return None
-
-
 # A charge claimed by a request that then died is taken over after this: longer than a
 # gateway call can last (the HTTP client gives up well before).
 CHARGE_LEASE = timedelta(seconds=60)
@@ -122,19 +116,23 @@ WAIT_FOR_CHARGE_SECONDS = 10.0
 _POLL_SECONDS = 0.05
 # Paid orders that a repeated payment answers with as they now are (200, no new charge).
 # A paid order that was cancelled has been refunded: paying it is 409 invalid_transition.
-_PAID = frozenset({OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.COMPLETED})
+PAID = frozenset({OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.COMPLETED})
 
 
-async def _payable(*, db: Database, order_id: str, payer: Actor) -> Any:
+async def payable(*, db: Database, order_id: str, payer: Actor) -> Any:
     async with db.read() as conn:
         row = (
             await conn.execute(
                 select(
+                    orders.c.id,
                     orders.c.user_id,
                     orders.c.status,
                     orders.c.total,
                     orders.c.currency,
                     orders.c.paid_at,
+                    # For a gateway payment: its expiry and the customer's name and phone.
+                    orders.c.created_at,
+                    orders.c.shipping_address,
                 ).where(orders.c.id == order_id, orders.c.status.not_in(INTERNAL_STATUSES))
             )
         ).first()
@@ -145,7 +143,7 @@ async def _payable(*, db: Database, order_id: str, payer: Actor) -> Any:
     return row
 
 
-async def _claim_charge(*, db: Database, order_id: str, until: datetime, now: datetime) -> bool:
+async def claim_charge(*, db: Database, order_id: str, until: datetime, now: datetime) -> bool:
     """Take the right to charge this order's card; False while another payment holds it."""
     async with db.write() as conn:
         claimed = await conn.execute(
@@ -164,7 +162,7 @@ async def _claim_charge(*, db: Database, order_id: str, until: datetime, now: da
     return claimed.rowcount == 1
 
 
-async def _let_go(*, db: Database, order_id: str, until: datetime) -> None:
+async def let_go(*, db: Database, order_id: str, until: datetime) -> None:
     """Give the claim back (declined, gateway down), unless it was taken over meanwhile."""
     async with db.write() as conn:
         await conn.execute(
@@ -191,11 +189,11 @@ async def _charge(
             order_id=order_id, amount=amount, currency=currency, card=card
         )
     except Exception:
-        await _let_go(db=db, order_id=order_id, until=claim)
+        await let_go(db=db, order_id=order_id, until=claim)
         raise
     if not result.approved:
         # A concurrent payment waiting with another card may try it now.
-        await _let_go(db=db, order_id=order_id, until=claim)
+        await let_go(db=db, order_id=order_id, until=claim)
         raise PaymentDeclined(
             "The card was declined; the order can still be paid.",
             reason=result.decline_reason,
@@ -277,8 +275,8 @@ async def pay_order(
         )
     except InvalidTransition:
         # A concurrent payment of the same charge moved it on first: answer what it did.
-        row = await _payable(db=db, order_id=order_id, payer=payer)
-        if row.paid_at is not None and row.status in _PAID:
+        row = await payable(db=db, order_id=order_id, payer=payer)
+        if row.paid_at is not None and row.status in PAID:
             return await _as_paid(db=db, order_id=order_id, payer=payer)
         raise
 
@@ -300,8 +298,8 @@ async def _charge_once(
     give_up_at = loop.time() + wait_seconds
     claim = now + CHARGE_LEASE
     while True:
-        row = await _payable(db=db, order_id=order_id, payer=payer)
-        if row.paid_at is not None and row.status in _PAID:
+        row = await payable(db=db, order_id=order_id, payer=payer)
+        if row.paid_at is not None and row.status in PAID:
             return await _as_paid(db=db, order_id=order_id, payer=payer)
         if row.status != OrderStatus.PENDING_PAYMENT:
             raise InvalidTransition(
@@ -311,7 +309,7 @@ async def _charge_once(
             )
         if row.paid_at is not None:
             return None  # charged, not yet moved on: finish without charging again
-        if await _claim_charge(db=db, order_id=order_id, until=claim, now=now):
+        if await claim_charge(db=db, order_id=order_id, until=claim, now=now):
             await _charge(
                 db=db,
                 provider=provider,

@@ -99,3 +99,27 @@ class PaymentInProgress(Problem):
     status = 409
     code = "payment_in_progress"
     title = "Another payment of this order is still being processed"
+
+
+class PaymentNotFound(Problem):
+    status = 404
+    code = "payment_not_found"
+    title = "The order has no payment at a gateway"
+
+
+class PaymentProviderNotFound(Problem):
+    status = 404
+    code = "payment_provider_not_found"
+    title = "This shop takes no payments through that provider"
+
+
+class NotificationNotVerified(Problem):
+    status = 403
+    code = "notification_not_verified"
+    title = "The notification's signature or token does not verify"
+
+
+class NotificationMismatch(Problem):
+    status = 422
+    code = "notification_mismatch"
+    title = "The notification reports an amount or currency the shop did not ask for"

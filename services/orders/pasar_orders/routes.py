@@ -4,28 +4,41 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import utcnow
 from pasar_kit.pagination import Limit, Offset
-from pasar_kit.problems import PROBLEM_JSON, problems
+from pasar_kit.problems import PROBLEM_JSON, ValidationFailed, problems
 from pasar_orders.bootstrap import OUTBOX, SETTLEMENT
 from pasar_orders.carts import CartLine, get_cart, save_cart
 from pasar_orders.deps import CreatedFrom, CreatedTo, OrderId, RuntimeDep
 from pasar_orders.idempotency import validate_key
+from pasar_orders.online_payments import (
+    current_payment,
+    list_notifications,
+    receive_notification,
+    start_payment,
+)
 from pasar_orders.payments import Card, pay_order
 from pasar_orders.placement import place_order
+from pasar_orders.problems import PaymentsDisabled
 from pasar_orders.queries import get_order, list_orders
 from pasar_orders.schemas import (
     CartIn,
     CartPublic,
+    NotificationAnswer,
     OrderCreate,
     OrderList,
+    OrderPaymentPublic,
     OrderPublic,
     OrderStats,
     PaymentIn,
+    PaymentNotificationList,
+    PaymentNotificationPublic,
+    PaymentPublic,
+    PaymentStart,
     StatusChange,
     StatusCounts,
 )
@@ -174,15 +187,45 @@ async def set_status(
 
 @router.post(
     "/orders/{order_id}/payments",
-    response_model=OrderPublic,
+    response_model=OrderPaymentPublic,
     operation_id="pay_order",
     responses=problems(401, 402, 403, 404, 409, 422, 503),
 )
 async def pay(
-    user: CurrentUser, order_id: OrderId, body: PaymentIn, runtime: RuntimeDep
-) -> OrderPublic:
-    """Pay a pending order by card (test provider: 4242424242424242 approves)."""
-    order = await pay_order(
+    user: CurrentUser,
+    order_id: OrderId,
+    runtime: RuntimeDep,
+    body: Annotated[PaymentIn | PaymentStart | None, Body()] = None,
+) -> OrderPaymentPublic:
+    """Pay a pending order. Test provider: by card (4242424242424242 approves). Midtrans
+    or Xendit: no card; makes (once) the gateway payment and answers it as ``payment``,
+    whose ``redirect_url`` is where the customer pays; the order moves on when the
+    gateway confirms."""
+    if runtime.gateway is not None:
+        if isinstance(body, PaymentIn):
+            raise ValidationFailed(
+                "This shop is paid through its gateway's page: send no card details.",
+                errors=[{"loc": ["body"], "msg": "send {} or no body"}],
+                error_count=1,
+            )
+        order, payment = await start_payment(
+            db=runtime.db,
+            gateway=runtime.gateway,
+            order_id=order_id,
+            payer=_actor(user),
+            timing=runtime.payment_timing,
+            now=utcnow(),
+        )
+        return OrderPaymentPublic(**order.model_dump(), payment=payment)
+    if runtime.payments is None:
+        raise PaymentsDisabled("Orders are not paid online in this shop.")
+    if not isinstance(body, PaymentIn):
+        raise ValidationFailed(
+            "body: the card number, expiry and CVC are required",
+            errors=[{"loc": ["body", "card_number"], "msg": "Field required"}],
+            error_count=1,
+        )
+    paid = await pay_order(
         db=runtime.db,
         products=runtime.products,
         provider=runtime.payments,
@@ -196,7 +239,81 @@ async def pay(
         now=utcnow(),
     )
     runtime.nudge(OUTBOX)
-    return order
+    return OrderPaymentPublic(**paid.model_dump())
+
+
+@router.get(
+    "/orders/{order_id}/payment",
+    response_model=PaymentPublic,
+    operation_id="get_order_payment",
+    responses=problems(401, 403, 404),
+)
+async def show_payment(user: CurrentUser, order_id: OrderId, runtime: RuntimeDep) -> PaymentPublic:
+    """The order's latest gateway payment: its page, QRIS string or virtual account
+    number, and its status (its owner or an admin only)."""
+    return await current_payment(
+        db=runtime.db,
+        order_id=order_id,
+        viewer=_actor(user),
+        provider=runtime.gateway.name if runtime.gateway is not None else None,
+    )
+
+
+@router.post(
+    "/payments/notifications/{provider}",
+    response_model=NotificationAnswer,
+    operation_id="receive_payment_notification",
+    tags=["payments"],
+    responses=problems(403, 404, 413, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def notification(provider: str, request: Request, runtime: RuntimeDep) -> NotificationAnswer:
+    """A gateway's payment notification (public; verified by its signature or token).
+    Stored whatever it says; applied once however often it is sent."""
+    outcome = await receive_notification(
+        db=runtime.db,
+        products=runtime.products,
+        gateway=runtime.gateway,
+        provider=provider,
+        body=await request.body(),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        now=utcnow(),
+    )
+    runtime.nudge(OUTBOX)
+    runtime.nudge(SETTLEMENT)
+    return NotificationAnswer(outcome=outcome)
+
+
+@router.get(
+    "/admin/payment-notifications",
+    response_model=PaymentNotificationList,
+    operation_id="list_payment_notifications",
+    tags=["admin"],
+    responses=problems(401, 403, 422),
+)
+async def notifications(
+    _admin: Admin,
+    runtime: RuntimeDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    order_id: Annotated[str | None, Query(max_length=36, description="One order's only.")] = None,
+) -> PaymentNotificationList:
+    """What the gateways said, newest first: every notification as received, whether it
+    verified, and what the shop did with it."""
+    rows, total = await list_notifications(
+        db=runtime.db, order_id=order_id, limit=limit, offset=offset
+    )
+    return PaymentNotificationList(
+        items=[PaymentNotificationPublic.model_validate(r, from_attributes=True) for r in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get(

@@ -105,6 +105,11 @@ class PaymentIn(_Request):
         return value
 
 
+class PaymentStart(_Request):
+    """Paying through a gateway (midtrans, xendit): nothing to send, the gateway's page
+    asks the customer how to pay."""
+
+
 class OrderLinePublic(BaseModel):
     product_id: str
     sku: str
@@ -133,6 +138,45 @@ class OrderPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     status_history: list[StatusEntryPublic]
+
+
+class PaymentPublic(BaseModel):
+    """A payment at a gateway, with what the customer needs to pay it."""
+
+    provider: str
+    status: str = Field(description="creating, pending, settled, expired, failed, abandoned")
+    amount: int
+    currency: str
+    redirect_url: str | None = Field(description="The gateway's page where the customer pays")
+    qr_string: str | None = Field(description="A QRIS payload, when the gateway gave one")
+    va_number: str | None = Field(description="A virtual account number, once chosen")
+    expires_at: datetime | None
+
+
+class OrderPaymentPublic(OrderPublic):
+    """The order, and with a gateway provider the payment made for it."""
+
+    payment: PaymentPublic | None = None
+
+
+class PaymentNotificationPublic(BaseModel):
+    id: int
+    provider: str
+    received_at: datetime
+    verified: bool
+    outcome: str
+    payment_id: str | None
+    order_id: str | None
+    gateway_status: str | None
+    body: str = Field(description="The notification as received (cut at 16,384 characters)")
+
+
+class PaymentNotificationList(Page[PaymentNotificationPublic]):
+    """A page of stored gateway notifications, newest first."""
+
+
+class NotificationAnswer(BaseModel):
+    outcome: str
 
 
 class OrderList(Page[OrderPublic]):

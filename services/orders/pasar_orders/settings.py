@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from pasar_kit.settings import ServiceSettings
@@ -19,7 +19,24 @@ class Settings(ServiceSettings):
     client_id: str | None = "orders"
     currency: str = "IDR"
 
-    payment_provider: Literal["none", "test"] = "none"
+    # none: no online payment; test: the test cards (development); midtrans, xendit: the
+    # gateways, paid asynchronously and confirmed by their notifications (docs/payments.md).
+    payment_provider: Literal["none", "test", "midtrans", "xendit"] = "none"
+    # Midtrans: the server key of the account (sandbox keys start "SB-Mid-server-"); Snap
+    # makes the hosted payment page, the core API answers status queries and refunds.
+    midtrans_server_key: SecretStr | None = None
+    midtrans_snap_url: str = "https://app.sandbox.midtrans.com"
+    midtrans_api_url: str = "https://api.sandbox.midtrans.com"
+    # Xendit: the secret API key, and the callback verification token of the dashboard.
+    xendit_secret_key: SecretStr | None = None
+    xendit_callback_token: SecretStr | None = None
+    xendit_api_url: str = "https://api.xendit.co"
+    # Where a gateway's hosted page sends the customer back after paying (optional).
+    payment_return_url: str | None = None
+    # A gateway payment still pending this long after it was made is asked about by the
+    # status job (a lost notification costs this, not the order); then every interval.
+    payment_check_after_seconds: float = Field(default=120, ge=0)
+    payment_check_interval_seconds: float = Field(default=60, gt=0)
     # How long an order may wait in pending_payment before it is cancelled; its stock is
     # held 300 s longer. 15 minutes is what Indonesian gateways give a QRIS code or an
     # e-wallet push, and ample for a card with 3-D Secure; a shop taking bank transfers
@@ -40,6 +57,32 @@ class Settings(ServiceSettings):
     outbox_backoff_max_seconds: float = 60.0
     recovery_interval_seconds: float = 10.0
     workers_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _gateway_keys_present(self) -> Self:
+        if self.payment_provider == "midtrans" and self.midtrans_server_key is None:
+            raise ValueError("ORDERS_MIDTRANS_SERVER_KEY is required with the midtrans provider")
+        if self.payment_provider == "xendit" and (
+            self.xendit_secret_key is None or self.xendit_callback_token is None
+        ):
+            raise ValueError(
+                "ORDERS_XENDIT_SECRET_KEY and ORDERS_XENDIT_CALLBACK_TOKEN are required "
+                "with the xendit provider"
+            )
+        return self
+
+    def _secrets(self) -> list[tuple[str, str | None]]:
+        keys = {
+            "midtrans": [("midtrans_server_key", self.midtrans_server_key)],
+            "xendit": [
+                ("xendit_secret_key", self.xendit_secret_key),
+                ("xendit_callback_token", self.xendit_callback_token),
+            ],
+        }.get(self.payment_provider, [])
+        return [
+            *super()._secrets(),
+            *((name, value.get_secret_value() if value else None) for name, value in keys),
+        ]
 
     @property
     def effective_jwks_url(self) -> str:

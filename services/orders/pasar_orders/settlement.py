@@ -12,17 +12,24 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, update
 
 from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable
 from pasar_kit.workers import claim_with_lease
-from pasar_orders.payments import PaymentProvider
 from pasar_orders.remote import ProductsApi
 from pasar_orders.tables import orders
 
 log = logging.getLogger("pasar.orders.settlement")
+
+
+class Refunds(Protocol):
+    """What gives a payment back: the test card provider or a gateway."""
+
+    async def refund(self, *, order_id: str, reference: str) -> None: ...
+
 
 # How long a worker may take before another replica retries the same order.
 LEASE = timedelta(seconds=30)
@@ -33,7 +40,7 @@ async def settle_cancelled_orders(
     *,
     db: Database,
     products: ProductsApi,
-    payments: PaymentProvider | None,
+    payments: Refunds | None,
     now: datetime,
     batch_size: int = 50,
 ) -> int:

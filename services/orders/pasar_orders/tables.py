@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -123,4 +124,51 @@ carts = Table(
     Column("user_id", String(36), primary_key=True),
     Column("items", JSON, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One row per payment made at a gateway (midtrans, xendit). ``id`` is the reference the
+# gateway knows it by, ``<order id>-<attempt>``: gateways refuse an order id twice, so a
+# payment tried again after a failed call is a new attempt (online_payments.py).
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("order_id", String(36), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("provider", String(16), nullable=False),
+    # creating (asked, no answer yet) | pending | settled | expired | failed | abandoned
+    Column("status", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    # The gateway's own id (Midtrans transaction id, Xendit invoice id) once known.
+    Column("gateway_id", String(64), nullable=True),
+    Column("redirect_url", String(500), nullable=True),
+    Column("qr_string", Text, nullable=True),
+    Column("va_number", String(64), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("settled_at", UTCDateTime(), nullable=True),
+    # When the status job next asks the gateway (also its claim: pushed ahead while asking).
+    Column("check_after", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_payments_order_attempt", "order_id", "attempt", unique=True),
+    Index("ix_payments_check", "check_after"),
+)
+
+# Every notification a gateway sent, as it came, for an operator to read.
+payment_notifications = Table(
+    "payment_notifications",
+    metadata,
+    Column("id", _Serial, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    # paid, cancelled, refund_due, duplicate, pending, unknown_payment, amount_mismatch...
+    Column("outcome", String(32), nullable=False),
+    Column("payment_id", String(64), nullable=True),
+    Column("order_id", String(36), nullable=True),
+    Column("gateway_status", String(32), nullable=True),
+    Column("body", Text, nullable=False),
+    Index("ix_payment_notifications_order", "order_id", "id"),
+    Index("ix_payment_notifications_received", "received_at"),
 )

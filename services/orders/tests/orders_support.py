@@ -245,7 +245,7 @@ class Shop:
         return await settle_cancelled_orders(
             db=self.runtime.db,
             products=self.runtime.products,
-            payments=self.runtime.payments,
+            payments=self.runtime.refunds,
             now=now or utcnow(),
         )
 

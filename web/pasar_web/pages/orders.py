@@ -82,19 +82,42 @@ async def cancel(page: PageDep, order_id: OrderId) -> Response:
 
 @router.get("/orders/{order_id}/pay", name="pay")
 async def payment_form(page: PageDep, order_id: OrderId) -> Response:
+    """The card form (test provider), or with a gateway: a button that makes the payment,
+    then what the customer needs to pay it (the gateway's page, a QRIS string, a virtual
+    account number) and a link to check again, which is this page."""
     order = await page.services.orders.get(page.auth, order_id)
     if order is None:
         return await page.render("not_found.html", status=404)
     if order.status != "pending_payment":
         return page.redirect(f"/orders/{order.id}")
+    payment, provider = await page.services.orders.payment(page.auth, order_id)
     return await page.render(
-        "pay.html", order=order, short_id=short_id, values={}, errors={}, message=None
+        "pay.html",
+        order=order,
+        short_id=short_id,
+        values={},
+        errors={},
+        message=None,
+        provider=provider,
+        payment=payment if payment is not None and payment.open else None,
     )
+
+
+async def _start_at_gateway(page: PageDep, order_id: str) -> Response:
+    try:
+        payment = await page.services.orders.start_payment(page.auth, order_id)
+    except ApiProblem as problem:
+        return page.redirect(f"/orders/{order_id}", friendly(problem), "error")
+    if payment is None:
+        return page.redirect(f"/orders/{order_id}")
+    return page.redirect(f"/orders/{order_id}/pay")
 
 
 @router.post("/orders/{order_id}/pay")
 async def pay(page: PageDep, order_id: OrderId) -> Response:
     form = await page.form()
+    if form.get("method") == "gateway":
+        return await _start_at_gateway(page, order_id)
     auth = page.auth
     fields = Fields(form)
     number = "".join(fields.text("card_number", max_length=30).split())
@@ -126,4 +149,6 @@ async def pay(page: PageDep, order_id: OrderId) -> Response:
         values={"expiry": expiry},
         errors=fields.errors,
         message=message,
+        provider=None,
+        payment=None,
     )
