@@ -19,7 +19,6 @@ class ImageUrls(_Answer):
     thumbnail: str
     card: str
     full: str
-    original: str
 
 
 class ProductImage(_Answer):

@@ -329,7 +329,6 @@ def _file_names() -> list[str]:
 
 
 def urls_of(image: StoredImage, public_url: str) -> Mapping[str, str]:
-    """Absolute URLs of the image's files, content-hashed (served as immutable)."""
-    return {
-        variant: f"{public_url}/images/{image.key(variant)}" for variant in (*VARIANTS, "original")
-    }
+    """Absolute URLs of the image's variants, content-hashed (served as immutable). The
+    original has none: it is kept, not served (see ``imaging.is_served_key``)."""
+    return {variant: f"{public_url}/images/{image.key(variant)}" for variant in VARIANTS}

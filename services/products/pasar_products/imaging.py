@@ -58,13 +58,26 @@ def is_image_key(key: str) -> bool:
     return match is not None and match["hash"].startswith(match["prefix"])
 
 
+def is_served_key(key: str) -> bool:
+    """Keys ``GET /images/{key}`` answers: the WebP variants only. The original is kept
+    (variants can be made again from it) but never served: it carries the upload's
+    metadata as sent, EXIF with the GPS position of where a photo was taken included."""
+    match = _KEY.fullmatch(key)
+    return (
+        match is not None
+        and match["hash"].startswith(match["prefix"])
+        and not match["name"].startswith("original.")
+    )
+
+
 def key_content_type(key: str) -> str:
     return CONTENT_TYPES[key.rsplit(".", 1)[1]]
 
 
 @dataclass(frozen=True)
 class ProcessedImage:
-    """An upload that decoded: its original bytes as sent, and its WebP variants."""
+    """An upload that decoded: its original bytes as sent (stored, never served), and its
+    WebP variants (served, with no metadata)."""
 
     content_hash: str  # SHA-256 of the original bytes, hex
     extension: str  # of the format Pillow found: jpg, png, webp

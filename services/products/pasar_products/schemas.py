@@ -79,12 +79,12 @@ class ProductUpdate(_Request):
 
 class ImageUrls(BaseModel):
     """Absolute, content-hashed URLs (served as immutable): WebP variants that fit in 160,
-    480 and 1200 px squares, and the file as uploaded."""
+    480 and 1200 px squares, with no metadata. The file as uploaded is kept but has no
+    URL: its EXIF may say where a photo was taken."""
 
     thumbnail: str
     card: str
     full: str
-    original: str
 
 
 class ImagePublic(BaseModel):

@@ -6,6 +6,7 @@ Every image is made here with Pillow; the store is the real local directory.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import struct
 import zlib
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from PIL import Image
+from PIL import ExifTags, Image
 from products_support import Catalogue, Clock, Tokens
 
 from pasar_kit.auth import TokenVerifier
@@ -101,6 +102,12 @@ async def fetch(client: httpx.AsyncClient, url: str, **headers: str) -> httpx.Re
     return await client.get(url.removeprefix(PUBLIC), headers=headers)
 
 
+def stored_original(settings: Settings, data: bytes, extension: str) -> Path:
+    """Where the store keeps the upload ``data`` as sent (it has no URL)."""
+    content_hash = hashlib.sha256(data).hexdigest()
+    return settings.image_dir / content_hash[:2] / content_hash / f"original.{extension}"
+
+
 def stored_files(settings: Settings) -> set[str]:
     root = settings.image_dir
     return {str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()}
@@ -114,6 +121,7 @@ async def test_upload_makes_webp_variants_served_as_immutable(
     products_client: httpx.AsyncClient,
     products_tokens: Tokens,
     products_catalogue: Catalogue,
+    products_settings: Settings,
     fmt: str,
     extension: str,
     mode: str,
@@ -131,8 +139,7 @@ async def test_upload_makes_webp_variants_served_as_immutable(
         2000,
         1000,
     )
-    assert set(image["urls"]) == {"thumbnail", "card", "full", "original"}
-    assert image["urls"]["original"].endswith(f"/original.{extension}")
+    assert set(image["urls"]) == {"thumbnail", "card", "full"}  # no original
 
     for variant, width in (("thumbnail", 160), ("card", 480), ("full", 1200)):
         served = await fetch(products_client, image["urls"][variant])
@@ -150,10 +157,17 @@ async def test_upload_makes_webp_variants_served_as_immutable(
         assert again.content == b""
         assert again.headers["etag"] == served.headers["etag"]
 
-    kept = await fetch(products_client, image["urls"]["original"])
-    assert kept.status_code == 200
-    assert kept.content == original  # as uploaded, byte for byte
-    assert kept.headers["content-type"] == f"image/{'jpeg' if fmt == 'JPEG' else fmt.lower()}"
+    # The original is kept as uploaded, byte for byte, beside the variants...
+    kept = stored_original(products_settings, original, extension)
+    assert kept.read_bytes() == original
+    key = kept.relative_to(products_settings.image_dir).as_posix()
+    assert image["urls"]["full"] == f"{PUBLIC}/images/{key.rsplit('/', 1)[0]}/full.webp"
+    # ...but never served: its key is answered like any address that is not a variant.
+    for headers in ({}, {"If-None-Match": f'"{key.replace("/", "-")}"'}):
+        refused = await products_client.get(f"/images/{key}", headers=headers)
+        assert refused.status_code == 404
+        assert refused.json()["code"] == "image_not_found"
+        assert original not in refused.content
 
 
 async def test_small_images_are_never_enlarged(
@@ -172,13 +186,19 @@ async def test_small_images_are_never_enlarged(
     assert sizes == {"thumbnail": (160, 107), "card": (300, 200), "full": (300, 200)}
 
 
-async def test_exif_rotated_jpeg_comes_out_upright(
-    products_client: httpx.AsyncClient, products_tokens: Tokens, products_catalogue: Catalogue
+async def test_exif_rotated_jpeg_comes_out_upright_and_its_gps_stays_private(
+    products_client: httpx.AsyncClient,
+    products_tokens: Tokens,
+    products_catalogue: Catalogue,
+    products_settings: Settings,
 ) -> None:
     # Stored 400 x 200 (red left, blue right) with orientation 6: shown turned 90° clockwise,
-    # so upright it is 200 x 400 with red on top.
+    # so upright it is 200 x 400 with red on top. Taken at home: the EXIF says where.
     exif = Image.Exif()
     exif[0x0112] = 6
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef], gps[ExifTags.GPS.GPSLatitude] = "N", (52.0, 31.0, 12.0)
+    gps[ExifTags.GPS.GPSLongitudeRef], gps[ExifTags.GPS.GPSLongitude] = "E", (13.0, 24.0, 36.0)
     data = picture("JPEG", (400, 200), exif=exif.tobytes(), quality=95)
     product = await products_catalogue.product()
     response = await upload(products_client, products_tokens, product["id"], data)
@@ -191,25 +211,38 @@ async def test_exif_rotated_jpeg_comes_out_upright(
     assert isinstance(top, tuple) and isinstance(bottom, tuple)
     assert top[0] > 200 and top[2] < 60  # red
     assert bottom[2] > 200 and bottom[0] < 60  # blue
-    assert "exif" not in decoded((await fetch(products_client, image["urls"]["full"])).content).info
+    assert set(image["urls"]) == {"thumbnail", "card", "full"}
+    for url in image["urls"].values():
+        variant = decoded((await fetch(products_client, url)).content)
+        assert "exif" not in variant.info and "xmp" not in variant.info
+        assert dict(variant.getexif()) == {}
+    # The original keeps its EXIF, position included, in the store only.
+    kept = stored_original(products_settings, data, "jpg")
+    assert kept.read_bytes() == data
+    assert decoded(kept.read_bytes()).getexif().get_ifd(ExifTags.IFD.GPSInfo)[
+        ExifTags.GPS.GPSLatitude
+    ] == (52.0, 31.0, 12.0)
 
 
 async def test_the_content_decides_not_the_name_or_type(
-    products_client: httpx.AsyncClient, products_tokens: Tokens, products_catalogue: Catalogue
+    products_client: httpx.AsyncClient,
+    products_tokens: Tokens,
+    products_catalogue: Catalogue,
+    products_settings: Settings,
 ) -> None:
     product = await products_catalogue.product()
+    data = picture("PNG", (64, 64))
     response = await upload(
         products_client,
         products_tokens,
         product["id"],
-        picture("PNG", (64, 64)),
+        data,
         filename="photo.jpg",
         content_type="image/jpeg",
     )
     assert response.status_code == 201, response.text
-    assert response.json()["urls"]["original"].endswith("/original.png")
-    original = await fetch(products_client, response.json()["urls"]["original"])
-    assert original.headers["content-type"] == "image/png"
+    assert stored_original(products_settings, data, "png").read_bytes() == data
+    assert not stored_original(products_settings, data, "jpg").exists()
 
 
 @pytest.mark.parametrize(

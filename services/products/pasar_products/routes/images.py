@@ -19,7 +19,7 @@ from pasar_products.deps import (
     ProductId,
     SettingsDep,
 )
-from pasar_products.imaging import is_image_key, key_content_type
+from pasar_products.imaging import is_served_key, key_content_type
 from pasar_products.problems import ImageNotFound, ImageTooLarge
 from pasar_products.routes.catalogue import image_public
 from pasar_products.schemas import ImagePublic, ImageUpdate
@@ -55,7 +55,8 @@ async def upload_image(
     """Add an image (multipart, field ``file``): last, or first with ``main=true``.
 
     What it is comes from its content (JPEG, PNG, WebP), not its name or type. The
-    stored files are the original and WebP variants of 160, 480 and 1200 px.
+    stored files are the original (kept, never served: its EXIF may hold a GPS position)
+    and WebP variants of 160, 480 and 1200 px without metadata, which are served.
     """
     # The body limit stopped anything much larger; this is the file's exact size.
     data = await file.read(settings.image_max_bytes + 1)
@@ -167,7 +168,7 @@ async def delete_image(
     operation_id="get_image_file",
     response_class=Response,
     responses={
-        200: {"content": {"image/webp": {}, "image/jpeg": {}, "image/png": {}}},
+        200: {"content": {"image/webp": {}}},
         **problems(404),
     },
 )
@@ -176,8 +177,9 @@ async def image_file(
     store: ImageStoreDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """A stored image file. Its URL changes with its content, so it may be cached for good."""
-    if not is_image_key(key):
+    """A variant of a stored image. Its URL changes with its content, so it may be cached
+    for good. Originals are not served (their metadata is the uploader's): 404."""
+    if not is_served_key(key):
         raise ImageNotFound("No image file has this address.")
     # The key holds the content's hash: it is the file's identity, no read needed.
     etag = f'"{key.replace("/", "-")}"'
