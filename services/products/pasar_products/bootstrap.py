@@ -1,6 +1,6 @@
 """The one place that wires the Product-Service together: database, clock, token
-verification (keys and revocations from the User-Service), the list-total cache and
-the background jobs."""
+verification (keys and revocations from the User-Service), the listing caches,
+the search lexicon and the background jobs."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
 from pasar_products.listing import ListingCache, PageCache, TotalsCache
 from pasar_products.reservations import expire_reservations
+from pasar_products.search.lexicon import Lexicon
 from pasar_products.settings import Settings
 
 log = logging.getLogger("pasar.products")
@@ -45,6 +46,7 @@ class Runtime:
     db: Database
     verifier: TokenVerifier
     listing: ListingCache
+    lexicon: Lexicon
     # The service's clock: tests move time without sleeping.
     clock: Clock = utcnow
     revocations: PolledRevocations | None = None
@@ -94,7 +96,10 @@ def build_runtime(
         listing=ListingCache(
             totals=TotalsCache(settings.list_total_cache_seconds),
             pages=PageCache(settings.list_page_cache_seconds),
+            facets=PageCache(settings.list_page_cache_seconds),
+            suggestions=PageCache(settings.list_page_cache_seconds),
         ),
+        lexicon=Lexicon(settings.search_terms_cache_seconds),
         clock=clock,
         revocations=revocations,
     )

@@ -19,6 +19,7 @@ from pasar_products.bootstrap import Runtime
 from pasar_products.listing import ListingCache
 from pasar_products.problems import ProductNotFound, ReservationNotFound
 from pasar_products.schemas import RESERVATION_ID_PATTERN
+from pasar_products.search.lexicon import Lexicon
 from pasar_products.settings import Settings
 
 _RESERVATION_ID = re.compile(RESERVATION_ID_PATTERN)
@@ -39,6 +40,10 @@ async def _settings(request: Request) -> Settings:
 
 async def _listing(request: Request) -> ListingCache:
     return _runtime(request).listing
+
+
+async def _lexicon(request: Request) -> Lexicon:
+    return _runtime(request).lexicon
 
 
 async def _now(request: Request) -> datetime:
@@ -91,6 +96,7 @@ DatabaseDep = Annotated[Database, Depends(_db)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
 ListingCacheDep = Annotated[ListingCache, Depends(_listing)]
+LexiconDep = Annotated[Lexicon, Depends(_lexicon)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
 ProductId = Annotated[str, Depends(_product_id)]
 ReservationId = Annotated[str, Depends(_reservation_id)]

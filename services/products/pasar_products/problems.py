@@ -69,3 +69,9 @@ class ReservationTotalTooLarge(Problem):
     status = 422
     code = "reservation_total_too_large"
     title = "The reservation is worth more than the largest amount allowed"
+
+
+class SynonymNotFound(Problem):
+    status = 404
+    code = "synonym_not_found"
+    title = "No such synonym rule"

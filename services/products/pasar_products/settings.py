@@ -30,3 +30,8 @@ class Settings(ServiceSettings):
     # How long a whole anonymous listing page may be served again (0: never). See
     # listing.PageCache.
     list_page_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+
+    # How long the search vocabulary (for typo correction) and the synonym rules are
+    # kept in memory before being read again; a synonym edit through this process
+    # drops them at once. See search.lexicon.
+    search_terms_cache_seconds: float = Field(default=30.0, ge=0, le=3600)

@@ -1,0 +1,37 @@
+"""Autocomplete: the best few active products whose name words start with what is typed.
+
+Only the name (and SKU) part of the index is searched: every typed word must be a name
+word (or its stem), the last one may be the start of one. Best first:
+the index's rank, then the shorter name (closer to what was typed), then name and id.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, true
+
+from pasar_kit.db import Database
+from pasar_products.search import analysis
+from pasar_products.search.query import matches, plan
+from pasar_products.tables import products
+
+
+async def suggest(*, db: Database, text: str, limit: int) -> list[tuple[str, str]]:
+    """``(id, name)`` of up to ``limit`` products for ``text`` typed so far."""
+    words = analysis.words(text)
+    if not words:
+        return []
+    matched = matches(db.dialect, plan(words, {}), names_only=True).subquery("matched")
+    statement = (
+        select(products.c.id, products.c.name)
+        .select_from(products.join(matched, matched.c.product_id == products.c.id))
+        .where(products.c.active == true())
+        .order_by(
+            matched.c.rank.desc(),
+            func.length(products.c.name),
+            products.c.name,
+            products.c.id,
+        )
+        .limit(limit)
+    )
+    async with db.read() as conn:
+        return [(str(i), str(n)) for i, n in (await conn.execute(statement)).all()]
