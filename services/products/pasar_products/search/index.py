@@ -6,7 +6,9 @@ old name in the same commit. The entry holds the product's analysed terms
 (``analysis.document``); each database indexes them natively (see ``tables.py``).
 
 ``search_terms`` counts the active products holding each term (the vocabulary typos are
-corrected to). It is changed by guarded increments, terms in sorted order, so two
+corrected to), words of letters only: a term with a digit (a size, a model number, a
+SKU part) is looked up as typed, never corrected to, and 100,000 SKUs would otherwise
+be most of the vocabulary. It is changed by guarded increments, terms in sorted order, so two
 writers touching the same terms queue instead of deadlocking.
 """
 
@@ -90,6 +92,11 @@ def _count_up(dialect: str) -> Any:
 _COUNT_UP = {dialect: _count_up(dialect) for dialect in ("sqlite", "postgresql", "mysql")}
 
 
+def countable(terms: Iterable[str]) -> set[str]:
+    """The terms the vocabulary counts."""
+    return {term for term in terms if term.isalpha()}
+
+
 def entry_terms(sku: str, name: str, category: str, description: str) -> tuple[str, str]:
     return document(sku=sku, name=name, category=category, description=description)
 
@@ -115,11 +122,11 @@ async def index_product(conn: AsyncConnection, product_id: str) -> None:
             return  # a price or stock edit: nothing the index holds changed
         await conn.execute(_UPDATE_ENTRY, {"pid": product_id, **values})
         before = (
-            set(decode(entry.name_terms, dialect) + decode(entry.body_terms, dialect))
+            countable(decode(entry.name_terms, dialect) + decode(entry.body_terms, dialect))
             if entry.active
             else set()
         )
-    after = set(name_terms.split() + body_terms.split()) if product.active else set()
+    after = countable(name_terms.split() + body_terms.split()) if product.active else set()
     await _count(conn, added=after - before, removed=before - after)
 
 
@@ -177,6 +184,6 @@ def build_entries(rows: Sequence[Any], dialect: str) -> tuple[list[dict[str, Any
             }
         )
         if row.active:
-            for term in set(name_terms.split() + body_terms.split()):
+            for term in countable(name_terms.split() + body_terms.split()):
                 counts[term] = counts.get(term, 0) + 1
     return entries, counts

@@ -50,8 +50,9 @@ class Snapshot:
         self.sorted_terms = sorted(self.counts)
 
     def known(self, word: str, *, prefix: bool) -> bool:
-        """Whether ``word`` (or its stem, or a synonym rule for it) can match anything."""
-        if word in self.counts or stem(word) in self.counts:
+        """Whether ``word`` (or its stem, or a synonym rule for it) can match anything;
+        a word with a digit is taken as typed (the vocabulary has letters only)."""
+        if not word.isalpha() or word in self.counts or stem(word) in self.counts:
             return True
         if word in self.synonyms or stem(word) in self.synonyms:
             return True

@@ -92,6 +92,8 @@ def boolean(groups: Sequence[Group]) -> str:
 
 _FTS = table("product_search_fts", column("rowid"))
 _DOCUMENT = column("document", TSVECTOR)
+# ts_rank's weights for D, C, B (the rest) and A (name, SKU): a name match outweighs.
+_TS_WEIGHTS = f"'{{0, 0, {1 / NAME_WEIGHT}, 1}}'::float4[]"
 
 
 def matches(
@@ -110,9 +112,10 @@ def matches(
         )
     if dialect == "postgresql":
         query = cast(bindparam("match", tsquery(groups, names_only=names_only)), TSQUERY)
-        return select(
-            product_search.c.product_id, func.ts_rank(_DOCUMENT, query).label("rank")
-        ).where(_DOCUMENT.op("@@")(query))
+        rank = func.ts_rank(literal_column(_TS_WEIGHTS), _DOCUMENT, query)
+        return select(product_search.c.product_id, rank.label("rank")).where(
+            _DOCUMENT.op("@@")(query)
+        )
     if is_mariadb(dialect):
         against: BindParameter[str] = bindparam("match", boolean(groups))
         in_name = match(product_search.c.name_terms, against=against).in_boolean_mode()

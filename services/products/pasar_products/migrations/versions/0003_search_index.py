@@ -104,12 +104,13 @@ def upgrade() -> None:
             "VALUES (new.doc_id, new.name_terms, new.body_terms); END"
         )
     elif dialect == 'postgresql':
-        # The terms are ours already (analysed, stemmed): taken as lexemes as they are,
-        # not re-parsed by a text search configuration.
+        # The terms are ours already (analysed, stemmed), so the 'simple' configuration:
+        # it only lower-cases, and a term of letters and digits stays one lexeme. Weights
+        # (name A, the rest B) live on positions, which to_tsvector gives.
         op.execute(
             "ALTER TABLE product_search ADD COLUMN document tsvector GENERATED ALWAYS AS ("
-            "setweight(array_to_tsvector(string_to_array(name_terms, ' ')), 'A') || "
-            "setweight(array_to_tsvector(string_to_array(body_terms, ' ')), 'B')) STORED"
+            "setweight(to_tsvector('simple', name_terms), 'A') || "
+            "setweight(to_tsvector('simple', body_terms), 'B')) STORED"
         )
         op.execute('CREATE INDEX ix_product_search_document ON product_search USING gin (document)')
 
