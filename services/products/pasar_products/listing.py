@@ -197,13 +197,27 @@ async def _searches(
     return _Search(query, plan(words, synonyms)), corrected
 
 
-def _source(dialect: str, search: _Search) -> tuple[FromClause, ColumnElement[float] | None]:
-    """What to select from (products, joined to the index's matches when searching) and
-    the relevance of a row, the higher the better."""
+def _source(
+    dialect: str, search: _Search, *, ranked: bool = False
+) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[float] | None]:
+    """What to select from, the search's condition on it, and (when ``ranked``) the
+    relevance of a row, the higher the better.
+
+    Unranked, the matches are a non-correlated ``id IN (...)``, found once by the index;
+    as a join, SQLite's planner walked the name index and ran the full-text query again
+    for every product (seconds for a rare word). Ranked, they are joined from a
+    materialized CTE, for the same reason.
+    """
     if search.groups is None:
-        return products, None
-    matched = matches(dialect, search.groups).subquery("matched")
-    return products.join(matched, matched.c.product_id == products.c.id), matched.c.rank
+        return products, [], None
+    matched = matches(dialect, search.groups)
+    if not ranked:
+        ids = matched.with_only_columns(matched.selected_columns.product_id)
+        return products, [products.c.id.in_(ids)], None
+    table = matched.cte("matched")
+    if dialect in ("sqlite", "postgresql"):
+        table = table.prefix_with("MATERIALIZED")
+    return products.join(table, table.c.product_id == products.c.id), [], table.c.rank
 
 
 async def list_products(
@@ -230,11 +244,12 @@ async def _page(
     db: Database, search: _Search, totals: TotalsCache | None
 ) -> tuple[list[Product], int]:
     query = search.query
-    conditions = _conditions(query)
-    source, rank = _source(db.dialect, search)
+    ranked = query.sort == "relevance" and search.groups is not None
+    source, matching, rank = _source(db.dialect, search, ranked=ranked)
+    conditions = [*_conditions(query), *matching]
     # The id breaks ties so that consecutive pages never overlap or skip.
     order: list[Any]
-    if query.sort == "relevance" and rank is not None:
+    if rank is not None:
         order = [rank.desc(), products.c.name.asc(), products.c.id.asc()]
     else:
         column = _SORT_COLUMNS[query.sort.lstrip("-").replace("relevance", "name")]
@@ -260,7 +275,11 @@ async def _page(
             cached = totals.get(query) if totals is not None else None
             if cached is not None:
                 return rows, cached
-            count = select(func.count()).select_from(source).where(*conditions)
+            count = (
+                select(func.count())
+                .select_from(products)
+                .where(*_conditions(query), *_source(db.dialect, search)[1])
+            )
             total = int((await conn.execute(count)).scalar_one())
     if totals is not None:
         totals.put(query, total)
@@ -308,19 +327,17 @@ async def facets(*, db: Database, query: ProductQuery, lexicon: Lexicon | None =
         better = await corrected()
         if better is not None and (better_total := await _count(db, better)) > 0:
             search, total = better, better_total
-    source, _ = _source(db.dialect, search)
+    _, matching, _ = _source(db.dialect, search)
     band = _band().label("band")
     by_category = (
         select(products.c.category, func.count())
-        .select_from(source)
-        .where(*_conditions(search.query, categories=False))
+        .where(*_conditions(search.query, categories=False), *matching)
         .group_by(products.c.category)
         .order_by(products.c.category)
     )
     by_band = (
         select(band, func.count())
-        .select_from(source)
-        .where(*_conditions(search.query, prices=False))
+        .where(*_conditions(search.query, prices=False), *matching)
         .group_by(band)
     )
     async with db.read() as conn:
@@ -337,8 +354,10 @@ async def facets(*, db: Database, query: ProductQuery, lexicon: Lexicon | None =
 
 
 async def _count(db: Database, search: _Search) -> int:
-    source, _ = _source(db.dialect, search)
-    statement = select(func.count()).select_from(source).where(*_conditions(search.query))
+    _, matching, _ = _source(db.dialect, search)
+    statement = (
+        select(func.count()).select_from(products).where(*_conditions(search.query), *matching)
+    )
     async with db.read() as conn:
         return int((await conn.execute(statement)).scalar_one())
 

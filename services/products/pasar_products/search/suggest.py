@@ -27,11 +27,12 @@ async def suggest(*, db: Database, text: str, limit: int) -> list[tuple[str, str
     words = analysis.words(text)
     if not words:
         return []
-    matched = matches(db.dialect, plan(words, {}), names_only=True).subquery("matched")
+    matched = matches(db.dialect, plan(words, {}), names_only=True)
+    # A non-correlated IN, found once by the index (see ``listing._source``).
+    ids = matched.with_only_columns(matched.selected_columns.product_id)
     statement = (
         select(products.c.id, products.c.name)
-        .select_from(products.join(matched, matched.c.product_id == products.c.id))
-        .where(products.c.active == true())
+        .where(products.c.active == true(), products.c.id.in_(ids))
         .order_by(
             case((products.c.name.ilike(like_prefix(text.strip()), escape="\\"), 0), else_=1),
             func.length(products.c.name),
