@@ -28,7 +28,7 @@ from pasar_kit.db import Database
 from pasar_products.catalogue import PRODUCT_COLUMNS, Product
 from pasar_products.search import analysis
 from pasar_products.search.lexicon import Lexicon
-from pasar_products.search.query import Group, matches, plan
+from pasar_products.search.query import Group, hits_at_most, matches, plan
 from pasar_products.tables import products
 
 V = TypeVar("V")
@@ -198,20 +198,22 @@ async def _searches(
 
 
 def _source(
-    dialect: str, search: _Search, *, ranked: bool = False
+    dialect: str, search: _Search, *, joined: bool = False
 ) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[float] | None]:
-    """What to select from, the search's condition on it, and (when ``ranked``) the
+    """What to select from, the search's condition on it, and (when ``joined``) the
     relevance of a row, the higher the better.
 
-    Unranked, the matches are a non-correlated ``id IN (...)``, found once by the index;
-    as a join, SQLite's planner walked the name index and ran the full-text query again
-    for every product (seconds for a rare word). Ranked, they are joined from a
-    materialized CTE, for the same reason.
+    Not joined, the matches are a non-correlated ``id IN (...)``, found once by the
+    index, and a page can walk a sort index until it is full (good for a common word).
+    Joined, they come from a materialized CTE: the matches first, then their products
+    sorted (good for a few matches, and needed for the rank). A plain join let SQLite's
+    planner walk the name index and rerun the full-text query for every product
+    (seconds for a rare word).
     """
     if search.groups is None:
         return products, [], None
     matched = matches(dialect, search.groups)
-    if not ranked:
+    if not joined:
         ids = matched.with_only_columns(matched.selected_columns.product_id)
         return products, [products.c.id.in_(ids)], None
     table = matched.cte("matched")
@@ -245,11 +247,12 @@ async def _page(
 ) -> tuple[list[Product], int]:
     query = search.query
     ranked = query.sort == "relevance" and search.groups is not None
-    source, matching, rank = _source(db.dialect, search, ranked=ranked)
+    joined = ranked or await _few_matches(db, search)
+    source, matching, rank = _source(db.dialect, search, joined=joined)
     conditions = [*_conditions(query), *matching]
     # The id breaks ties so that consecutive pages never overlap or skip.
     order: list[Any]
-    if rank is not None:
+    if ranked and rank is not None:
         order = [rank.desc(), products.c.name.asc(), products.c.id.asc()]
     else:
         column = _SORT_COLUMNS[query.sort.lstrip("-").replace("relevance", "name")]
@@ -284,6 +287,20 @@ async def _page(
     if totals is not None:
         totals.put(query, total)
     return rows, total
+
+
+# Below this many index hits, sorting the matches beats walking a sort index for them.
+FEW_MATCHES = 2000
+
+
+async def _few_matches(db: Database, search: _Search) -> bool:
+    """Whether the search has few hits, by the index alone (archived products and the
+    filters included): a millisecond on SQLite, whose planner cannot tell by itself.
+    The server databases' planners estimate from their statistics."""
+    if search.groups is None or db.dialect != "sqlite":
+        return False
+    async with db.read() as conn:
+        return bool(await conn.scalar(hits_at_most(db.dialect, search.groups, FEW_MATCHES)))
 
 
 # Price bands in whole rupiah: [min, max), the last one open.

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import inspect, insert, select
+from sqlalchemy import insert, inspect, select
 
 from pasar_kit.db import Database, utcnow
 from pasar_kit.migrations import alembic_config, upgrade
