@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from products_support import Catalogue, Tokens
@@ -96,6 +97,15 @@ async def test_unknown_route_and_method_are_problems(products_client: httpx.Asyn
     assert missing.headers["content-type"].startswith("application/problem+json")
     wrong = await products_client.put("/products")
     assert wrong.status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/products/facets", "/products/suggest"])
+async def test_allow_names_the_methods_of_the_path_not_of_the_product_template(
+    products_client: httpx.AsyncClient, path: str
+) -> None:
+    # "/products/{product_id}" also fits these paths; its PATCH and DELETE are not theirs.
+    answer = await products_client.options(path)
+    assert (answer.status_code, answer.headers["allow"]) == (405, "GET, HEAD")
 
 
 def _differences(connection: Connection) -> list[Any]:
