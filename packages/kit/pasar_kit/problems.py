@@ -206,11 +206,15 @@ def _allowed_methods(request: Request) -> str:
     ``app.router.routes``. HEAD is served wherever GET is (``HeadMiddleware``).
     """
     path = request.scope["path"]
-    methods: set[str] = set()
+    exact: set[str] = set()  # routes whose path has no parameter: "/products/suggest"
+    templated: set[str] = set()  # "/products/{product_id}", which "suggest" also fits
     for route in iter_route_contexts(request.app.router.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and route.methods and regex.match(path):
-            methods |= route.methods
+            (templated if getattr(route, "param_convertors", None) else exact).update(route.methods)
+    # A path spelled out in a route is that resource; a template that also fits it
+    # names another one (the spec lists only the former's methods).
+    methods = exact or templated
     if "GET" in methods:
         methods.add("HEAD")
     return ", ".join(sorted(methods))

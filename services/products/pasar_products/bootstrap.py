@@ -1,6 +1,6 @@
 """The one place that wires the Product-Service together: database, clock, token
-verification (keys and revocations from the User-Service), the list-total cache, the
-image store and the background jobs."""
+verification (keys and revocations from the User-Service), the listing caches, the
+image store, the search lexicon and the background jobs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
 from pasar_products.listing import ListingCache, PageCache, TotalsCache
 from pasar_products.reservations import expire_reservations
+from pasar_products.search.lexicon import Lexicon
 from pasar_products.settings import Settings
 from pasar_products.storage import ImageStore, LocalImageStore
 
@@ -49,6 +50,7 @@ class Runtime:
     verifier: TokenVerifier
     listing: ListingCache
     images: ImageStore
+    lexicon: Lexicon
     # The service's clock: tests move time without sleeping.
     clock: Clock = utcnow
     revocations: PolledRevocations | None = None
@@ -101,8 +103,11 @@ def build_runtime(
         listing=ListingCache(
             totals=TotalsCache(settings.list_total_cache_seconds),
             pages=PageCache(settings.list_page_cache_seconds),
+            facets=PageCache(settings.list_page_cache_seconds),
+            suggestions=PageCache(settings.list_page_cache_seconds),
         ),
         images=LocalImageStore(settings.image_dir),
+        lexicon=Lexicon(settings.search_terms_cache_seconds),
         clock=clock,
         revocations=revocations,
     )

@@ -20,7 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from pasar_kit.db import Database
 from pasar_products.images import StoredImage, images_of
 from pasar_products.problems import InsufficientStock, ProductNotFound, SkuTaken, StaleProduct
+from pasar_products.search.index import index_product
 from pasar_products.tables import products, stock_adjustments
+
+# A change to any of these changes what the product is found by.
+SEARCHED_FIELDS = frozenset({"sku", "name", "description", "category", "active"})
 
 INITIAL_REASON = "initial"
 
@@ -136,7 +140,8 @@ async def get_product(*, db: Database, product_id: str) -> Product:
 async def insert_product(
     conn: AsyncConnection, *, fields: Mapping[str, Any], by: str | None, now: datetime
 ) -> str:
-    """Insert one product and its initial stock as the first row of its ledger."""
+    """Insert one product, its initial stock as the first row of its ledger, and its
+    search index entry."""
     product_id = str(uuid.uuid4())
     stock = int(fields.get("stock", 0))
     await conn.execute(
@@ -165,6 +170,7 @@ async def insert_product(
             at=now,
         )
     )
+    await index_product(conn, product_id)
     return product_id
 
 
@@ -220,6 +226,8 @@ async def update_product(
             raise SkuTaken(f"SKU {changes.get('sku')!r} is already in the catalogue.") from exc
         if result.rowcount != 1:
             await _explain_no_match(conn, product_id, if_versions)
+        elif SEARCHED_FIELDS & changes.keys():
+            await index_product(conn, product_id)
         product = await _fetch(conn, product_id)
     assert product is not None
     return product
@@ -228,7 +236,8 @@ async def update_product(
 async def archive_product(
     *, db: Database, product_id: str, if_versions: Collection[int] | None, now: datetime
 ) -> None:
-    """Hide the product from the public list; it stays readable by id. Idempotent."""
+    """Hide the product from the public list (and the search vocabulary); it stays
+    readable by id. Idempotent."""
     async with db.write() as conn:
         statement = (
             update(products)
@@ -239,6 +248,8 @@ async def archive_product(
             statement = statement.where(products.c.version.in_(list(if_versions)))
         if (await conn.execute(statement)).rowcount != 1:
             await _explain_no_match(conn, product_id, if_versions)
+        else:
+            await index_product(conn, product_id)
 
 
 async def adjust_stock(

@@ -20,6 +20,7 @@ from pasar_products.bootstrap import Runtime
 from pasar_products.listing import ListingCache
 from pasar_products.problems import ImageNotFound, ProductNotFound, ReservationNotFound
 from pasar_products.schemas import RESERVATION_ID_PATTERN
+from pasar_products.search.lexicon import Lexicon
 from pasar_products.settings import Settings
 from pasar_products.storage import ImageStore
 
@@ -49,6 +50,10 @@ async def _images(request: Request) -> ImageStore:
 
 async def _image_work(request: Request) -> CapacityLimiter:
     return _runtime(request).image_work
+
+
+async def _lexicon(request: Request) -> Lexicon:
+    return _runtime(request).lexicon
 
 
 async def _now(request: Request) -> datetime:
@@ -109,6 +114,9 @@ Now = Annotated[datetime, Depends(_now)]
 ListingCacheDep = Annotated[ListingCache, Depends(_listing)]
 ImageStoreDep = Annotated[ImageStore, Depends(_images)]
 ImageWork = Annotated[CapacityLimiter, Depends(_image_work)]
+
+
+LexiconDep = Annotated[Lexicon, Depends(_lexicon)]
 IncludeArchived = Annotated[bool, Depends(_include_archived)]
 ProductId = Annotated[str, Depends(_product_id)]
 ImageId = Annotated[str, Depends(_image_id)]

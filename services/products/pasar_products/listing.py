@@ -1,7 +1,12 @@
-"""The public catalogue listing and the category counts: the service's hottest reads.
+"""The public catalogue listing, its facets and the category counts: the service's
+hottest reads.
 
-Core selects with explicit columns, one query for the page and one for the total. Search
-input is data: ``%``, ``_`` and ``\\`` are escaped, so they match themselves.
+Core selects with explicit columns, one query for the page and one for the total. A
+search (``q``) goes through each database's full-text index (``search/``): every word
+must match, the last also as a prefix, by stem and synonym too; when nothing matches, a
+near spelling is tried once (``corrected_q``). A query with no letter or digit in it
+(``%``, ``'``, an emoji) has no words to look up, so it is matched as a literal substring
+(``%``, ``_`` and ``\\`` escaped), which scans, as every search did before the index.
 
 Counting ~100,000 matching rows costs more than fetching a page of 20 (it reads the whole
 index range), so totals are kept for a couple of seconds per filter (``TotalsCache``),
@@ -13,18 +18,22 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import astuple, dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import astuple, dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, FromClause, case, func, or_, select, true
 
 from pasar_kit.db import Database
 from pasar_products.catalogue import PRODUCT_COLUMNS, Product, with_images
+from pasar_products.search import analysis
+from pasar_products.search.lexicon import Lexicon
+from pasar_products.search.query import Group, hits_at_most, matches, plan
 from pasar_products.tables import products
 
 V = TypeVar("V")
 
-Sort = Literal["name", "-name", "price", "-price", "created_at", "-created_at"]
+Sort = Literal["name", "-name", "price", "-price", "created_at", "-created_at", "relevance"]
 
 _SORT_COLUMNS = {
     "name": products.c.name,
@@ -101,10 +110,15 @@ class ListingCache:
 
     totals: TotalsCache
     pages: PageCache
+    # Anonymous facet and suggestion answers as sent, like ``pages``.
+    facets: PageCache = field(default_factory=lambda: PageCache(0))
+    suggestions: PageCache = field(default_factory=lambda: PageCache(0))
 
     def clear(self) -> None:
         self.totals.clear()
         self.pages.clear()
+        self.facets.clear()
+        self.suggestions.clear()
 
 
 def like_pattern(text: str) -> str:
@@ -113,11 +127,16 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
+def _conditions(
+    query: ProductQuery, *, categories: bool = True, prices: bool = True
+) -> list[ColumnElement[bool]]:
+    """The filters as conditions on ``products``; ``q`` only when it has no words (the
+    literal fallback), the index answers the rest. Facets leave out the filter they count
+    by, so the shopper sees what switching it would give."""
     conditions: list[ColumnElement[bool]] = []
     if not query.include_archived:
         conditions.append(products.c.active == true())
-    if query.q:
+    if query.q and not analysis.words(query.q):
         pattern = like_pattern(query.q)
         conditions.append(
             or_(
@@ -126,30 +145,126 @@ def _conditions(query: ProductQuery) -> list[ColumnElement[bool]]:
                 products.c.description.ilike(pattern, escape="\\"),
             )
         )
-    if query.category is not None:
+    if query.category is not None and categories:
         conditions.append(products.c.category == query.category)
-    if query.min_price is not None:
+    if query.min_price is not None and prices:
         conditions.append(products.c.price >= query.min_price)
-    if query.max_price is not None:
+    if query.max_price is not None and prices:
         conditions.append(products.c.price <= query.max_price)
     if query.in_stock:
         conditions.append(products.c.stock > 0)
     return conditions
 
 
+@dataclass(frozen=True)
+class Listing:
+    items: list[Product]
+    total: int
+    # The query these results are for, when ``q`` matched nothing and a near spelling did.
+    corrected_q: str | None = None
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What the listing runs: the query (``q`` corrected or not) and its index groups
+    (None without ``q``, or for the literal fallback)."""
+
+    query: ProductQuery
+    groups: tuple[Group, ...] | None
+    corrected_q: str | None = None
+
+
+async def _searches(
+    db: Database, query: ProductQuery, lexicon: Lexicon | None
+) -> tuple[_Search, Callable[[], Awaitable[_Search | None]]]:
+    """The search as asked, and a way to get its corrected spelling (None if there is
+    none), for when it finds nothing."""
+    words = analysis.words(query.q) if query.q else []
+
+    async def corrected() -> _Search | None:
+        if not words or lexicon is None:
+            return None
+        snapshot = await lexicon.snapshot(db)
+        better = snapshot.correct(words)
+        if better is None:
+            return None
+        text = " ".join(better)
+        return _Search(replace(query, q=text), plan(better, snapshot.synonyms), text)
+
+    if not words:
+        return _Search(query, None), corrected
+    synonyms = await lexicon.synonyms(db) if lexicon is not None else {}
+    return _Search(query, plan(words, synonyms)), corrected
+
+
+def _source(
+    dialect: str, search: _Search, *, joined: bool = False
+) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[float] | None]:
+    """What to select from, the search's condition on it, and (when ``joined``) the
+    relevance of a row, the higher the better.
+
+    Not joined, the matches are a non-correlated ``id IN (...)``, found once by the
+    index, and a page can walk a sort index until it is full (good for a common word).
+    Joined, they come from a materialized CTE: the matches first, then their products
+    sorted (good for a few matches, and needed for the rank). A plain join let SQLite's
+    planner walk the name index and rerun the full-text query for every product
+    (seconds for a rare word).
+    """
+    if search.groups is None:
+        return products, [], None
+    matched = matches(dialect, search.groups)
+    if not joined:
+        ids = matched.with_only_columns(matched.selected_columns.product_id)
+        return products, [products.c.id.in_(ids)], None
+    table = matched.cte("matched")
+    if dialect in ("sqlite", "postgresql"):
+        table = table.prefix_with("MATERIALIZED")
+    return products.join(table, table.c.product_id == products.c.id), [], table.c.rank
+
+
 async def list_products(
-    *, db: Database, query: ProductQuery, totals: TotalsCache | None = None
+    *,
+    db: Database,
+    query: ProductQuery,
+    totals: TotalsCache | None = None,
+    lexicon: Lexicon | None = None,
+) -> Listing:
+    """One page of active products and how many match in all (exactly), spelling ``q``
+    anew once when it matches nothing."""
+    search, corrected = await _searches(db, query, lexicon)
+    rows, total = await _page(db, search, totals)
+    if total == 0:
+        better = await corrected()
+        if better is not None:
+            rows, total = await _page(db, better, totals)
+            if total > 0:
+                return Listing(rows, total, better.corrected_q)
+    return Listing(rows, total)
+
+
+async def _page(
+    db: Database, search: _Search, totals: TotalsCache | None
 ) -> tuple[list[Product], int]:
-    """One page of active products and how many match in all."""
-    conditions = _conditions(query)
-    column = _SORT_COLUMNS[query.sort.lstrip("-")]
-    descending = query.sort.startswith("-")
+    query = search.query
+    ranked = query.sort == "relevance" and search.groups is not None
+    joined = ranked or await _few_matches(db, search)
+    source, matching, rank = _source(db.dialect, search, joined=joined)
+    conditions = [*_conditions(query), *matching]
     # The id breaks ties so that consecutive pages never overlap or skip.
-    order: list[Any] = (
-        [column.desc(), products.c.id.desc()] if descending else [column.asc(), products.c.id.asc()]
-    )
+    order: list[Any]
+    if ranked and rank is not None:
+        order = [rank.desc(), products.c.name.asc(), products.c.id.asc()]
+    else:
+        column = _SORT_COLUMNS[query.sort.lstrip("-").replace("relevance", "name")]
+        descending = query.sort.startswith("-")
+        order = (
+            [column.desc(), products.c.id.desc()]
+            if descending
+            else [column.asc(), products.c.id.asc()]
+        )
     page = (
         select(*PRODUCT_COLUMNS)
+        .select_from(source)
         .where(*conditions)
         .order_by(*order)
         .limit(query.limit)
@@ -163,11 +278,105 @@ async def list_products(
             cached = totals.get(query) if totals is not None else None
             if cached is not None:
                 return rows, cached
-            count = select(func.count()).select_from(products).where(*conditions)
+            count = (
+                select(func.count())
+                .select_from(products)
+                .where(*_conditions(query), *_source(db.dialect, search)[1])
+            )
             total = int((await conn.execute(count)).scalar_one())
     if totals is not None:
         totals.put(query, total)
     return rows, total
+
+
+# Below this many index hits, sorting the matches beats walking a sort index for them.
+FEW_MATCHES = 2000
+
+
+async def _few_matches(db: Database, search: _Search) -> bool:
+    """Whether the search has few hits, by the index alone (archived products and the
+    filters included): a millisecond on SQLite, whose planner cannot tell by itself.
+    The server databases' planners estimate from their statistics."""
+    if search.groups is None or db.dialect != "sqlite":
+        return False
+    async with db.read() as conn:
+        return bool(await conn.scalar(hits_at_most(db.dialect, search.groups, FEW_MATCHES)))
+
+
+# Price bands in whole rupiah: [min, max), the last one open.
+PRICE_BANDS: tuple[tuple[int, int | None], ...] = (
+    (0, 25_000),
+    (25_000, 50_000),
+    (50_000, 100_000),
+    (100_000, 250_000),
+    (250_000, 500_000),
+    (500_000, 1_000_000),
+    (1_000_000, None),
+)
+
+
+@dataclass(frozen=True)
+class Facets:
+    total: int
+    corrected_q: str | None
+    categories: list[tuple[str, int]]
+    # (min, max, count), every band, empty ones too
+    price_bands: list[tuple[int, int | None, int]]
+
+
+def _band() -> ColumnElement[int]:
+    return case(
+        *(
+            (products.c.price < upper, index)
+            for index, (_, upper) in enumerate(PRICE_BANDS)
+            if upper is not None
+        ),
+        else_=len(PRICE_BANDS) - 1,
+    )
+
+
+async def facets(*, db: Database, query: ProductQuery, lexicon: Lexicon | None = None) -> Facets:
+    """How many products match, and how many would per category (the category filter
+    left out) and per price band (the price filters left out)."""
+    search, corrected = await _searches(db, query, lexicon)
+    total = await _count(db, search)
+    if total == 0:
+        better = await corrected()
+        if better is not None and (better_total := await _count(db, better)) > 0:
+            search, total = better, better_total
+    _, matching, _ = _source(db.dialect, search)
+    band = _band().label("band")
+    by_category = (
+        select(products.c.category, func.count())
+        .where(*_conditions(search.query, categories=False), *matching)
+        .group_by(products.c.category)
+        .order_by(products.c.category)
+    )
+    by_band = (
+        select(band, func.count())
+        .where(*_conditions(search.query, prices=False), *matching)
+        .group_by(band)
+    )
+    async with db.read() as conn:
+        categories = [(str(n), int(c)) for n, c in (await conn.execute(by_category)).all()]
+        bands = {int(b): int(c) for b, c in (await conn.execute(by_band)).all()}
+    return Facets(
+        total=total,
+        corrected_q=search.corrected_q,
+        categories=categories,
+        price_bands=[
+            (lower, upper, bands.get(index, 0)) for index, (lower, upper) in enumerate(PRICE_BANDS)
+        ],
+    )
+
+
+async def _count(db: Database, search: _Search) -> int:
+    _, matching, _ = _source(db.dialect, search)
+    statement = (
+        select(func.count()).select_from(products).where(*_conditions(search.query), *matching)
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(statement)).scalar_one())
 
 
 async def list_categories(*, db: Database) -> list[tuple[str, int]]:

@@ -99,3 +99,9 @@ class TooManyImages(Problem):
     status = 409
     code = "too_many_images"
     title = "The product has as many images as allowed"
+
+
+class SynonymNotFound(Problem):
+    status = 404
+    code = "synonym_not_found"
+    title = "No such synonym rule"

@@ -124,6 +124,51 @@ class ProductPublic(BaseModel):
 class ProductPage(Page[ProductPublic]):
     """A page of the catalogue."""
 
+    corrected_q: str | None = Field(
+        default=None,
+        description="The query these results are for, when q matched nothing and a near "
+        "spelling did; null otherwise",
+    )
+
+
+class CategoryFacet(BaseModel):
+    name: str
+    count: int
+
+
+class PriceBandFacet(BaseModel):
+    min: int = Field(description="Lowest price in the band, in rupiah (inclusive)")
+    max: int | None = Field(description="Exclusive upper bound; null for the open end")
+    count: int
+
+
+class ProductFacets(BaseModel):
+    """How many products match a search and filters, and how many would per category
+    (ignoring the category filter) and per price band (ignoring the price filters)."""
+
+    total: int
+    corrected_q: str | None
+    categories: list[CategoryFacet]
+    price_bands: list[PriceBandFacet]
+
+
+class Suggestion(BaseModel):
+    id: str
+    name: str
+
+
+# A search word as a synonym rule holds it: letters and digits, no spaces.
+SearchWord = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\W_]+$")]
+
+
+class SynonymRuleUpdate(_Request):
+    expands_to: Annotated[list[SearchWord], Field(min_length=1, max_length=20)]
+
+
+class SynonymRulePublic(BaseModel):
+    term: str
+    expands_to: list[str] = Field(description="What a query word `term` also matches")
+
 
 class CategoryCount(BaseModel):
     name: str

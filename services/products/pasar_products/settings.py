@@ -50,3 +50,8 @@ class Settings(ServiceSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    # How long the search vocabulary (for typo correction) and the synonym rules are
+    # kept in memory before being read again; a synonym edit through this process
+    # drops them at once. See search.lexicon.
+    search_terms_cache_seconds: float = Field(default=30.0, ge=0, le=3600)

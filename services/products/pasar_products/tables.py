@@ -4,6 +4,11 @@ Stock lives on ``products.stock`` (what can still be reserved). Every unit that 
 entered the catalogue is in ``stock_adjustments`` (the creation stock is its first row,
 reason "initial"), and every unit that left ``stock`` is on a held or committed
 reservation line, which is what ``audit.py`` checks.
+
+The search index (``search/``) is ``product_search`` plus what each database builds on
+it natively in migration 0003, outside this metadata: an FTS5 table kept in step by
+triggers (SQLite), a generated ``tsvector`` column with a GIN index (PostgreSQL),
+FULLTEXT indexes (MariaDB). ``NATIVE_SEARCH_OBJECTS`` names them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.dialects import mysql
 
 from pasar_kit.db import UTCDateTime, new_metadata
 
@@ -113,3 +119,62 @@ product_images = Table(
     Index("ix_product_images_product_id_position", "product_id", "position"),
     Index("ix_product_images_content_hash", "content_hash"),
 )
+
+
+# Search terms are compared byte for byte: MariaDB's default collation would make
+# "ss" and "ß" (and other folded pairs) one key.
+Term = String(60).with_variant(mysql.VARCHAR(60, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+# One row per product, archived ones too (admins search them): its analysed terms
+# (``search.analysis.document``). ``doc_id`` is the rowid SQLite's FTS5 table is keyed
+# by (a TEXT primary key's implicit rowid may change on VACUUM); ``active`` is what the
+# vocabulary counted for the product, so an edit knows what to take back out.
+product_search = Table(
+    "product_search",
+    metadata,
+    Column("doc_id", Integer, primary_key=True, autoincrement=True),
+    Column("product_id", String(36), ForeignKey("products.id"), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False),
+    Column("name_terms", Text, nullable=False),
+    Column("body_terms", Text, nullable=False),
+)
+
+# How many active products hold each indexed term: the words typos are corrected to.
+search_terms = Table(
+    "search_terms",
+    metadata,
+    Column("term", Term, primary_key=True),
+    Column("products", Integer, nullable=False),
+)
+
+# One-way synonym rules, applied at query time: a query word ``term`` also matches
+# each of ``expands_to`` (space-separated analysed terms).
+search_synonyms = Table(
+    "search_synonyms",
+    metadata,
+    Column("term", Term, primary_key=True),
+    Column("expands_to", Text, nullable=False),
+)
+
+# What migration 0003 builds natively for the index, which this metadata cannot say.
+NATIVE_SEARCH_OBJECTS = frozenset(
+    {
+        "product_search_fts",  # SQLite FTS5 and its shadow tables
+        "product_search_fts_data",
+        "product_search_fts_idx",
+        "product_search_fts_content",
+        "product_search_fts_docsize",
+        "product_search_fts_config",
+        "document",  # PostgreSQL's generated tsvector column
+        "ix_product_search_document",  # its GIN index
+        "ft_product_search_name",  # MariaDB FULLTEXT indexes
+        "ft_product_search_all",
+    }
+)
+
+
+def outside_native_search(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """An Alembic ``include_object``: everything but the index's native objects."""
+    return name not in NATIVE_SEARCH_OBJECTS

@@ -32,7 +32,8 @@ async def test_odd_text_in_paths_and_queries(
     )
     holder = None  # the product whose name holds the text (none can hold a NUL)
     if "\x00" not in text:
-        holder = await products_catalogue.product(name=f"Kopi{text}Toraja", category="Kopi")
+        # A word of its own: search matches whole words (and the start of the last one).
+        holder = await products_catalogue.product(name=f"Kopi {text} Toraja", category="Kopi")
     segment = quote(text, safe="")
     service = products_tokens.service()
     searched = await products_client.get("/products", params={"q": text})

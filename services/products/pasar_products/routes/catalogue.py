@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import TypeAdapter
 
 from pasar_kit.auth import Admin
 from pasar_kit.pagination import Limit, Offset
@@ -14,6 +15,7 @@ from pasar_products.catalogue import Product
 from pasar_products.deps import (
     DatabaseDep,
     IncludeArchived,
+    LexiconDep,
     ListingCacheDep,
     Now,
     ProductId,
@@ -25,16 +27,21 @@ from pasar_products.schemas import (
     MAX_MONEY,
     NO_NUL,
     CategoryCount,
+    CategoryFacet,
     ImagePublic,
     ImageUrls,
+    PriceBandFacet,
     ProductCreate,
+    ProductFacets,
     ProductPage,
     ProductPublic,
     ProductUpdate,
     StockAdjustmentCreate,
     StockAdjustmentPage,
     StockAdjustmentPublic,
+    Suggestion,
 )
+from pasar_products.search.suggest import suggest
 from pasar_products.settings import Settings
 
 router = APIRouter(tags=["products"])
@@ -76,6 +83,21 @@ def public(product: Product, settings: Settings) -> ProductPublic:
     )
 
 
+Q = Annotated[
+    str | None,
+    Query(
+        max_length=100,
+        pattern=NO_NUL,
+        description="Search: every word must match the name, SKU, category or description "
+        "(by word, Indonesian stem or synonym; the last word may be a prefix)",
+    ),
+]
+CategoryFilter = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
+MinPrice = Annotated[int | None, Query(ge=0, le=MAX_MONEY)]
+MaxPrice = Annotated[int | None, Query(ge=0, le=MAX_MONEY)]
+InStock = Annotated[bool, Query(description="true: only products with stock")]
+
+
 @router.get(
     "/products",
     operation_id="list_products",
@@ -86,20 +108,16 @@ async def list_products(
     db: DatabaseDep,
     settings: SettingsDep,
     cache: ListingCacheDep,
+    lexicon: LexiconDep,
     include_archived: IncludeArchived,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=100,
-            pattern=NO_NUL,
-            description="Case-insensitive match on name, description, SKU",
-        ),
-    ] = None,
-    category: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
-    min_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
-    max_price: Annotated[int | None, Query(ge=0, le=MAX_MONEY)] = None,
-    in_stock: Annotated[bool, Query(description="true: only products with stock")] = False,
-    sort: Sort = "name",
+    q: Q = None,
+    category: CategoryFilter = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: InStock = False,
+    sort: Annotated[
+        Sort, Query(description="relevance: best match first (as name without q)")
+    ] = "name",
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> Response:
@@ -119,16 +137,87 @@ async def list_products(
     cached = None if include_archived else cache.pages.get(query)
     if cached is not None:
         return Response(cached, media_type="application/json")
-    rows, total = await listing.list_products(db=db, query=query, totals=cache.totals)
+    found = await listing.list_products(db=db, query=query, totals=cache.totals, lexicon=lexicon)
     body = ProductPage(
-        items=[public(row, settings) for row in rows],
-        total=total,
+        items=[public(row, settings) for row in found.items],
+        total=found.total,
         limit=limit,
         offset=offset,
+        corrected_q=found.corrected_q,
     ).model_dump_json()
     if not include_archived:
         cache.pages.put(query, body.encode())
     return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/products/facets",
+    operation_id="product_facets",
+    response_model=ProductFacets,
+    responses=problems(422),
+)
+async def product_facets(
+    db: DatabaseDep,
+    cache: ListingCacheDep,
+    lexicon: LexiconDep,
+    q: Q = None,
+    category: CategoryFilter = None,
+    min_price: MinPrice = None,
+    max_price: MaxPrice = None,
+    in_stock: InStock = False,
+) -> Response:
+    """How many active products match, per category and per price band, for the same
+    search and filters as the listing."""
+    query = ProductQuery(
+        q=q.strip() if q else None,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+    )
+    cached = cache.facets.get(query)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    found = await listing.facets(db=db, query=query, lexicon=lexicon)
+    body = ProductFacets(
+        total=found.total,
+        corrected_q=found.corrected_q,
+        categories=[CategoryFacet(name=name, count=count) for name, count in found.categories],
+        price_bands=[
+            PriceBandFacet(min=lower, max=upper, count=count)
+            for lower, upper, count in found.price_bands
+        ],
+    ).model_dump_json()
+    cache.facets.put(query, body.encode())
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/products/suggest",
+    operation_id="suggest_products",
+    response_model=list[Suggestion],
+    responses=problems(422),
+)
+async def suggest_products(
+    db: DatabaseDep,
+    cache: ListingCacheDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=100, pattern=NO_NUL, description="What is typed so far")
+    ],
+    limit: Annotated[int, Query(ge=1, le=10)] = 5,
+) -> Response:
+    """The best few active products whose name words start with the words typed."""
+    query = ProductQuery(q=q.strip(), limit=limit)
+    cached = cache.suggestions.get(query)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    found = await suggest(db=db, text=q, limit=limit)
+    body = _SUGGESTIONS.dump_json([Suggestion(id=i, name=n) for i, n in found])
+    cache.suggestions.put(query, body)
+    return Response(body, media_type="application/json")
+
+
+_SUGGESTIONS = TypeAdapter(list[Suggestion])
 
 
 @router.get(

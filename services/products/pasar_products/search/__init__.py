@@ -1,0 +1,1 @@
+"""Catalogue search: text analysis, the per-database index, synonyms and corrections."""
