@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pasar_kit.http import CircuitBreaker, FilePart, Reply, ServiceClient
 from pasar_web.models import (
     Category,
+    Facets,
     Notification,
     NotificationPage,
     Order,
@@ -29,6 +30,7 @@ from pasar_web.models import (
     ProductPage,
     SavedCart,
     StockAdjustmentPage,
+    Suggestion,
     TokenSet,
     User,
     UserPage,
@@ -274,6 +276,15 @@ class ProductsApi(_Api):
     async def categories(self) -> list[Category]:
         reply = await self.send("GET", "/categories")
         return [Category.model_validate(entry) for entry in reply.body]
+
+    async def facets(self, query: CatalogueQuery) -> Facets:
+        """Counts per category and price band for the catalogue page's filters."""
+        params = [(k, v) for k, v in query.params() if k not in ("sort", "limit", "offset")]
+        return _parse(Facets, await self.send("GET", "/products/facets", params=params))
+
+    async def suggest(self, q: str, *, limit: int = 6) -> list[Suggestion]:
+        reply = await self.send("GET", "/products/suggest", params=[("q", q), ("limit", limit)])
+        return [Suggestion.model_validate(entry) for entry in reply.body]
 
     async def get(self, product_id: str) -> tuple[Product, str] | None:
         """The product and its ETag; None when there is no such product."""

@@ -52,11 +52,40 @@ class ProductPage(_Answer):
     total: int
     limit: int
     offset: int
+    # The query these results are for, when q matched nothing and a near spelling did.
+    corrected_q: str | None = None
 
 
 class Category(_Answer):
     name: str
     product_count: int
+
+
+class CategoryCount(_Answer):
+    name: str
+    count: int
+
+
+class PriceBand(_Answer):
+    """Prices from ``min`` up to, not including, ``max`` (None: no upper end)."""
+
+    min: int
+    max: int | None
+    count: int
+
+
+class Facets(_Answer):
+    """How the products matching a search spread over categories and price bands."""
+
+    total: int
+    corrected_q: str | None = None
+    categories: list[CategoryCount]
+    price_bands: list[PriceBand]
+
+
+class Suggestion(_Answer):
+    id: str
+    name: str
 
 
 class StockAdjustment(_Answer):

@@ -18,7 +18,8 @@ async def test_the_catalogue_shows_the_demo_shop_with_prices_in_rupiah(web_shop:
     assert "Blus Batik Wanita (M)" in shown  # first by name
     assert "Rp 245,000" in shown  # English groups with commas, no decimals
     # Category navigation carries counts that add up to the whole catalogue.
-    counts = [int(n) for n in re.findall(r'class="n">(\d+)<', page.text)]
+    categories = page.text.split('class="categories"', 1)[1].split("</nav>", 1)[0]
+    counts = [int(n) for n in re.findall(r'class="n">(\d+)<', categories)]
     assert counts[0] == seeded and sum(counts[1:]) == seeded
 
 
@@ -58,8 +59,11 @@ async def test_search_and_an_empty_result(web_shop: Shop) -> None:
         found = await browser.get("/", q="kopi")
         nothing = await browser.get("/", q="zzz-tidak-ada")
     names = re.findall(r'<h2 class="card-title">([^<]+)</h2>', found.text)
-    # Name or description: palm sugar is sold "for coffee" too.
-    assert names == ["Gula Aren Cair 500 ml", "Kopi Arabika Gayo 250 g", "Kopi Toraja Kalosi 250 g"]
+    # Name or description, best match first: palm sugar is sold "for coffee" too, but
+    # coffee in the name comes first.
+    assert sorted(names[:2]) == ["Kopi Arabika Gayo 250 g", "Kopi Toraja Kalosi 250 g"]
+    assert names[2:] == ["Gula Aren Cair 500 ml"]
+    assert 'value="relevance" selected' in found.text
     assert 'value="kopi"' in found.text  # the search box keeps what was typed
     assert "No products match your search." in text(nothing.text)
 
@@ -110,3 +114,44 @@ async def test_a_product_page_and_an_archived_one(web_shop: Shop) -> None:
         listing = await browser.get("/", q="Teh Lama")
     assert "card-title" not in listing.text
     assert "No products match your search." in text(listing.text)
+
+
+async def test_a_misspelt_search_shows_what_was_meant(web_shop: Shop) -> None:
+    await web_shop.seed()
+    async with web_shop.browser() as browser:
+        page = await browser.get("/", q="sambel")  # the shop sells sambal
+    names = re.findall(r'<h2 class="card-title">([^<]+)</h2>', page.text)
+    assert "Sambal Bawang Pedas 200 g" in names
+    assert by_testid(page.text, "corrected") == (
+        "Nothing matches “sambel”. Showing results for “sambal”."
+    )
+
+
+async def test_price_bands_count_the_search_and_filter_by_a_click(web_shop: Shop) -> None:
+    for price in (10_000, 20_000, 60_000, 2_000_000):
+        await web_shop.product(name=f"Kopi Uji {price}", price=price, category="Kopi Uji")
+    async with web_shop.browser() as browser:
+        page = await browser.get("/", q="kopi uji")
+        bands = page.text.split('class="categories price-bands"', 1)[1].split("</nav>", 1)[0]
+        shown = text(bands)
+        assert "Under Rp 25,000 2" in shown
+        assert "Rp 50,000 \u2013 Rp 100,000 1" in shown
+        assert "Rp 1,000,000 and above 1" in shown
+        assert "Rp 25,000 \u2013 Rp 50,000" not in shown  # an empty band is not offered
+        link = re.search(r'href="([^"]*max_price=24999[^"]*)"', bands)
+        assert link is not None
+        cheap = await browser.get(link.group(1).replace("&amp;", "&"))
+    names = re.findall(r'<h2 class="card-title">([^<]+)</h2>', cheap.text)
+    assert sorted(names) == ["Kopi Uji 10000", "Kopi Uji 20000"]
+    assert 'aria-current="true"' in cheap.text  # the band in use, a click away from off
+
+
+async def test_the_search_box_suggests_product_names(web_shop: Shop) -> None:
+    await web_shop.seed()
+    async with web_shop.browser() as browser:
+        found = await browser.get("/suggest", q="kop")
+        nothing = await browser.get("/suggest", q="   ")
+    assert found.status_code == 200
+    names = [entry["name"] for entry in found.json()]
+    assert names and all(name.lower().startswith("kopi") for name in names)
+    assert nothing.json() == []

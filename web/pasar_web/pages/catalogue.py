@@ -21,7 +21,7 @@ from starlette.responses import Response
 from pasar_web.api import CatalogueQuery
 from pasar_web.i18n import gettext as _
 from pasar_web.i18n import lazy
-from pasar_web.models import Category, Product, ProductPage
+from pasar_web.models import Facets, PriceBand, Product, ProductPage, Suggestion
 from pasar_web.session import MAX_QUANTITY
 from pasar_web.shell import PageDep
 
@@ -30,6 +30,7 @@ router = APIRouter()
 PAGE_SIZE = 24
 MAX_PAGE = 1000
 SORTS: dict[str, str] = {
+    "relevance": lazy("Best match"),
     "name": lazy("Name (A-Z)"),
     "-name": lazy("Name (Z-A)"),
     "price": lazy("Price: low to high"),
@@ -87,7 +88,7 @@ async def catalogue(
     min_price: str | None = None,
     max_price: str | None = None,
     in_stock: str | None = None,
-    sort: str = "name",
+    sort: str | None = None,
     page_number: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
     # Whatever the URL holds, the shopper gets a catalogue: odd values are dropped.
@@ -96,7 +97,9 @@ async def catalogue(
     low, high = rupiah(min_price), rupiah(max_price)
     if low is not None and high is not None and low > high:
         low, high = high, low
-    sort = sort if sort in SORTS else "name"
+    # A search lists the best matches first; browsing lists by name.
+    default_sort = "relevance" if q else "name"
+    sort = sort if sort in SORTS and (q or sort != "relevance") else default_sort
     number = int(page_number) if page_number.isdigit() and len(page_number) < 5 else 1
     page_number_ = max(1, min(MAX_PAGE, number))
     query = CatalogueQuery(
@@ -110,7 +113,7 @@ async def catalogue(
         offset=(page_number_ - 1) * PAGE_SIZE,
     )
     nothing = ProductPage(items=[], total=0, limit=PAGE_SIZE, offset=0)
-    results, categories = await _both(page, query, nothing)
+    results, facets = await _both(page, query, nothing)
     pages = max(1, math.ceil(results.total / PAGE_SIZE))
     params = {
         "q": q,
@@ -118,17 +121,19 @@ async def catalogue(
         "min_price": low,
         "max_price": high,
         "in_stock": "1" if query.in_stock else None,
-        "sort": sort if sort != "name" else None,
+        "sort": sort if sort != default_sort else None,
     }
     return await page.render(
         "catalogue.html",
         status=503 if "products" in page.degraded else 200,
         results=results,
-        categories=categories,
-        all_count=sum(c.product_count for c in categories),
+        categories=facets.categories,
+        all_count=sum(c.count for c in facets.categories),
+        bands=[band for band in facets.price_bands if band.count or _chosen(band, low, high)],
+        chosen_band=_chosen,
         query=query,
         params=params,
-        sorts={key: _(label) for key, label in SORTS.items()},
+        sorts={key: _(label) for key, label in SORTS.items() if q or key != "relevance"},
         page_number=page_number_,
         pages=pages,
         page_window=_window(page_number_, pages),
@@ -139,12 +144,29 @@ async def catalogue(
 
 async def _both(
     page: PageDep, query: CatalogueQuery, nothing: ProductPage
-) -> tuple[ProductPage, list[Category]]:
-    results, categories = await asyncio.gather(
+) -> tuple[ProductPage, Facets]:
+    """The page of results and the counts beside it, asked for at once."""
+    none = Facets(total=0, categories=[], price_bands=[])
+    results, facets = await asyncio.gather(
         page.optional("products", page.services.products.search(query), nothing),
-        page.optional("products", page.services.products.categories(), []),
+        page.optional("products", page.services.products.facets(query), none),
     )
-    return results, categories
+    return results, facets
+
+
+def _chosen(band: PriceBand, low: int | None, high: int | None) -> bool:
+    """Whether the price filter in use is exactly this band (whose ``max`` is exclusive)."""
+    return (low or 0) == band.min and high == (band.max - 1 if band.max is not None else None)
+
+
+@router.get("/suggest", name="suggest")
+async def suggest(page: PageDep, q: str = "") -> list[Suggestion]:
+    """Product names for what is typed in the search box so far (the page's script asks;
+    without it the search box simply searches). Empty when the catalogue is down."""
+    q = q.strip()[:100]
+    if not q:
+        return []
+    return await page.optional("products", page.services.products.suggest(q), [])
 
 
 def _window(current: int, pages: int, width: int = 2) -> list[int | None]:

@@ -31,6 +31,31 @@
       form.querySelectorAll("button[aria-busy]").forEach(function (b) { b.removeAttribute("aria-busy"); });
     });
   });
+  // The search box offers product names as the shopper types (the server's /suggest).
+  var box = document.querySelector("input[data-suggest]");
+  var list = box && box.list;
+  if (box && list && window.fetch) {
+    var timer = null, asked = "";
+    box.addEventListener("input", function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () {
+        var typed = box.value.trim();
+        if (typed.length < 2 || typed === asked) { return; }
+        asked = typed;
+        window.fetch(box.dataset.suggest + "?q=" + encodeURIComponent(typed), {headers: {Accept: "application/json"}})
+          .then(function (response) { return response.ok ? response.json() : []; })
+          .then(function (found) {
+            if (asked !== typed) { return; }  // a later answer is on its way
+            list.replaceChildren.apply(list, found.map(function (item) {
+              var option = document.createElement("option");
+              option.value = item.name;
+              return option;
+            }));
+          })
+          .catch(function () {});
+      }, 150);
+    });
+  }
   // On a phone the filters start folded unless some are in use.
   var panel = document.querySelector("details[data-collapse-on-phone]");
   if (panel && !panel.hasAttribute("data-active") && window.matchMedia("(max-width: 899px)").matches) {
