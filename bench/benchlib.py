@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert
 
 from pasar_kit.db import Database
+from pasar_products.search.index import rebuild_index
 from pasar_products.tables import products
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,9 +312,13 @@ async def seed_products(url: str, count: int, *, stock: int | None = None) -> li
         if batch:
             async with db.write() as conn:
                 await conn.execute(insert(products), batch)
+        # Rows written straight into the table are indexed for search in one pass.
+        async with db.write() as conn:
+            await rebuild_index(conn)
         if db.dialect == "postgresql":
             async with db.write() as conn:
                 await conn.exec_driver_sql("ANALYZE products")
+                await conn.exec_driver_sql("ANALYZE product_search")
     finally:
         await db.dispose()
     return ids
