@@ -28,7 +28,7 @@ from pasar_kit.db import Database
 from pasar_products.catalogue import PRODUCT_COLUMNS, Product, with_images
 from pasar_products.search import analysis
 from pasar_products.search.lexicon import Lexicon
-from pasar_products.search.query import Group, hits_at_most, matches, plan
+from pasar_products.search.query import Group, matches, plan
 from pasar_products.tables import products
 
 V = TypeVar("V")
@@ -198,24 +198,28 @@ async def _searches(
 
 
 def _source(
-    dialect: str, search: _Search, *, joined: bool = False
+    dialect: str, search: _Search, *, joined: bool = False, ids: list[str] | None = None
 ) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[float] | None]:
     """What to select from, the search's condition on it, and (when ``joined``) the
     relevance of a row, the higher the better.
 
-    Not joined, the matches are a non-correlated ``id IN (...)``, found once by the
-    index, and a page can walk a sort index until it is full (good for a common word).
-    Joined, they come from a materialized CTE: the matches first, then their products
-    sorted (good for a few matches, and needed for the rank). A plain join let SQLite's
-    planner walk the name index and rerun the full-text query for every product
-    (seconds for a rare word).
+    With ``ids`` (the few matching products, found by the index beforehand) the
+    condition is that list: each database then fetches just those rows by primary key
+    and sorts them. Without, the matches are a non-correlated ``id IN (...)``, found
+    once by the index, and a page can walk a sort index until it is full (good for a
+    common word). Joined, they come from a materialized CTE: the matches first, then
+    their products sorted (needed for the rank). Left to themselves, the planners
+    guessed a rare word common: SQLite walked the name index rerunning the full-text
+    query per product (seconds), PostgreSQL walked it checking each product (300 ms).
     """
     if search.groups is None:
         return products, [], None
+    if ids is not None and not joined:
+        return products, [products.c.id.in_(ids)], None
     matched = matches(dialect, search.groups)
     if not joined:
-        ids = matched.with_only_columns(matched.selected_columns.product_id)
-        return products, [products.c.id.in_(ids)], None
+        subquery = matched.with_only_columns(matched.selected_columns.product_id)
+        return products, [products.c.id.in_(subquery)], None
     table = matched.cte("matched")
     if dialect in ("sqlite", "postgresql"):
         table = table.prefix_with("MATERIALIZED")
@@ -247,8 +251,8 @@ async def _page(
 ) -> tuple[list[Product], int]:
     query = search.query
     ranked = query.sort == "relevance" and search.groups is not None
-    joined = ranked or await _few_matches(db, search)
-    source, matching, rank = _source(db.dialect, search, joined=joined)
+    ids = None if ranked else await _few_matching_ids(db, search)
+    source, matching, rank = _source(db.dialect, search, joined=ranked, ids=ids)
     conditions = [*_conditions(query), *matching]
     # The id breaks ties so that consecutive pages never overlap or skip.
     order: list[Any]
@@ -281,7 +285,7 @@ async def _page(
             count = (
                 select(func.count())
                 .select_from(products)
-                .where(*_conditions(query), *_source(db.dialect, search)[1])
+                .where(*_conditions(query), *_source(db.dialect, search, ids=ids)[1])
             )
             total = int((await conn.execute(count)).scalar_one())
     if totals is not None:
@@ -289,18 +293,22 @@ async def _page(
     return rows, total
 
 
-# Below this many index hits, sorting the matches beats walking a sort index for them.
+# Up to this many index hits, the ids are fetched first and the page is read by them.
 FEW_MATCHES = 2000
 
 
-async def _few_matches(db: Database, search: _Search) -> bool:
-    """Whether the search has few hits, by the index alone (archived products and the
-    filters included): a millisecond on SQLite, whose planner cannot tell by itself.
-    The server databases' planners estimate from their statistics."""
-    if search.groups is None or db.dialect != "sqlite":
-        return False
+async def _few_matching_ids(db: Database, search: _Search) -> list[str] | None:
+    """The ids of the products the index finds (archived ones and every filter
+    included), when there are at most ``FEW_MATCHES``; None when there are more or no
+    index search. Reading at most one more than that from the index costs a millisecond
+    or two even for a common word."""
+    if search.groups is None:
+        return None
+    matched = matches(db.dialect, search.groups)
+    first = matched.with_only_columns(matched.selected_columns.product_id).limit(FEW_MATCHES + 1)
     async with db.read() as conn:
-        return bool(await conn.scalar(hits_at_most(db.dialect, search.groups, FEW_MATCHES)))
+        ids = list((await conn.execute(first)).scalars())
+    return ids if len(ids) <= FEW_MATCHES else None
 
 
 # Price bands in whole rupiah: [min, max), the last one open.

@@ -128,17 +128,3 @@ def matches(
             product_search.c.product_id, (in_name * NAME_WEIGHT + anywhere).label("rank")
         ).where(anywhere)
     raise ValueError(f"no search index for {dialect}")
-
-
-def hits_at_most(dialect: str, groups: Sequence[Group], limit: int) -> Select[bool]:
-    """Whether SQLite's full-text index alone finds at most ``limit`` documents."""
-    if dialect != "sqlite":
-        raise ValueError("only SQLite's planner needs telling")
-    hits = (
-        select(literal_column("1"))
-        .select_from(_FTS)
-        .where(literal_column("product_search_fts").op("MATCH")(bindparam("match", fts5(groups))))
-        .limit(limit + 1)
-        .subquery()
-    )
-    return select(func.count() <= limit).select_from(hits)
