@@ -204,8 +204,8 @@ def _source(
     relevance of a row, the higher the better.
 
     With ``ids`` (the few matching products, found by the index beforehand) the
-    condition is that list: each database then fetches just those rows by primary key
-    and sorts them. Without, the matches are a non-correlated ``id IN (...)``, found
+    condition is that list: the server databases then fetch just those rows by primary
+    key and sort them (SQLite does not: ``_page`` joins its few matches instead). Without, the matches are a non-correlated ``id IN (...)``, found
     once by the index, and a page can walk a sort index until it is full (good for a
     common word). Joined, they come from a materialized CTE: the matches first, then
     their products sorted (needed for the rank). Left to themselves, the planners
@@ -252,7 +252,12 @@ async def _page(
     query = search.query
     ranked = query.sort == "relevance" and search.groups is not None
     ids = None if ranked else await _few_matching_ids(db, search)
-    source, matching, rank = _source(db.dialect, search, joined=ranked, ids=ids)
+    joined = ranked
+    if ids is not None and db.dialect == "sqlite":
+        # SQLite walks the name index even for a short list of ids: the joined
+        # matches (a materialized CTE, sorted) are what it reads fastest.
+        joined, ids = True, None
+    source, matching, rank = _source(db.dialect, search, joined=joined, ids=ids)
     conditions = [*_conditions(query), *matching]
     # The id breaks ties so that consecutive pages never overlap or skip.
     order: list[Any]
