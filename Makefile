@@ -55,7 +55,7 @@ messages: $(STAMP)
 
 # Pictures of the main pages for the README (needs Chromium: apt-get install chromium).
 screenshots: $(STAMP)
-	PYTHONPATH=tests/e2e:tests/browser $(BIN)/python tests/browser/screenshots.py docs/screenshots
+	PYTHONPATH=tests:tests/e2e:tests/browser $(BIN)/python tests/browser/screenshots.py docs/screenshots
 
 $(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@# Debian's python3 may lack ensurepip (python3-venv): then make the venv without
