@@ -205,12 +205,13 @@ def _source(
 
     With ``ids`` (the few matching products, found by the index beforehand) the
     condition is that list: the server databases then fetch just those rows by primary
-    key and sort them (SQLite does not: ``_page`` joins its few matches instead). Without, the matches are a non-correlated ``id IN (...)``, found
-    once by the index, and a page can walk a sort index until it is full (good for a
-    common word). Joined, they come from a materialized CTE: the matches first, then
-    their products sorted (needed for the rank). Left to themselves, the planners
-    guessed a rare word common: SQLite walked the name index rerunning the full-text
-    query per product (seconds), PostgreSQL walked it checking each product (300 ms).
+    key and sort them (SQLite does not: ``_page`` joins its few matches instead).
+    Without, the matches are a non-correlated ``id IN (...)``, found once by the index,
+    and a page can walk a sort index until it is full (good for a common word). Joined,
+    they come from a materialized CTE: the matches first, then their products sorted
+    (needed for the rank). Left to themselves, the planners guessed a rare word common:
+    SQLite walked the name index rerunning the full-text query per product (seconds),
+    PostgreSQL walked it checking each product (300 ms).
     """
     if search.groups is None:
         return products, [], None
