@@ -8,6 +8,7 @@ this module is what puts ``tests`` and ``tests/e2e`` on the path.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import subprocess
@@ -25,6 +26,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert
 
 from pasar_kit.db import Database
+from pasar_kit.migrations import upgrade
+from pasar_kit.testing import fresh_database
+from pasar_products.app import MIGRATIONS
 from pasar_products.search.index import rebuild_index
 from pasar_products.tables import products
 
@@ -63,6 +67,7 @@ __all__ = [
     "parse_options",
     "pct",
     "pid_on_port",
+    "products_server",
     "query_database",
     "running_shop",
     "seed_products",
@@ -214,6 +219,28 @@ def uvicorn_server(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextmanager
+def products_server(
+    db: str, products: int, extra_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The products service alone on a scratch database of ``db`` (created and dropped,
+    like the test suite's) seeded with ``products`` products: its process and base URL."""
+    os.environ["PASAR_TEST_DB"] = db
+    with TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
+        upgrade(url, MIGRATIONS)
+        began = time.perf_counter()
+        asyncio.run(seed_products(url, products))
+        print(f"seeded {products} products on {db} in {time.perf_counter() - began:.1f}s")
+        env = {
+            "PRODUCTS_DATABASE_URL": url,
+            "PRODUCTS_WORKERS_ENABLED": "false",
+            "PRODUCTS_LOG_LEVEL": "WARNING",
+            **(extra_env or {}),
+        }
+        with uvicorn_server("pasar_products.app:create_app", env) as served:
+            yield served
 
 
 @contextmanager

@@ -12,19 +12,12 @@ The client runs on the same machine as the server, so it takes some of the CPU.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import benchlib
-
-from pasar_kit.migrations import upgrade
-from pasar_kit.testing import fresh_database
-from pasar_products.app import MIGRATIONS
 
 SCENARIOS = {
     "default page": "/products",
@@ -72,32 +65,19 @@ def main() -> None:
     args = benchlib.parse_options(
         __doc__.splitlines()[0], products=100_000, requests=400, concurrency=8
     )
-    os.environ["PASAR_TEST_DB"] = args.db
-
-    with tempfile.TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
-        upgrade(url, MIGRATIONS)
-        began = time.perf_counter()
-        asyncio.run(benchlib.seed_products(url, args.products))
-        print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
-
-        env = {
-            "PRODUCTS_DATABASE_URL": url,
-            "PRODUCTS_WORKERS_ENABLED": "false",
-            "PRODUCTS_LOG_LEVEL": "WARNING",
-        }
-        with benchlib.uvicorn_server("pasar_products.app:create_app", env) as (server, base):
-            print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8} {'CPU ms/req':>10}")
-            scenarios: dict[str, str | None] = {"varied pages": None, **SCENARIOS}
-            for label, path in scenarios.items():
-                asyncio.run(run(base, path, 20, 2))  # warm up
-                meter = benchlib.CpuMeter({"products": server.pid})
-                latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
-                cpu = meter.per_request(len(latencies))["products"]
-                cuts = statistics.quantiles(latencies, n=100)
-                print(
-                    f"{label:28} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
-                    f" {len(latencies) / elapsed:8.0f} {cpu:10.2f}"
-                )
+    with benchlib.products_server(args.db, args.products) as (server, base):
+        print(f"{'scenario':28} {'p50 ms':>8} {'p99 ms':>8} {'rps':>8} {'CPU ms/req':>10}")
+        scenarios: dict[str, str | None] = {"varied pages": None, **SCENARIOS}
+        for label, path in scenarios.items():
+            asyncio.run(run(base, path, 20, 2))  # warm up
+            meter = benchlib.CpuMeter({"products": server.pid})
+            latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
+            cpu = meter.per_request(len(latencies))["products"]
+            cuts = statistics.quantiles(latencies, n=100)
+            print(
+                f"{label:28} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
+                f" {len(latencies) / elapsed:8.0f} {cpu:10.2f}"
+            )
 
 
 if __name__ == "__main__":

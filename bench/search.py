@@ -19,19 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 import benchlib
-
-from pasar_kit.migrations import upgrade
-from pasar_kit.testing import fresh_database
-from pasar_products.app import MIGRATIONS
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -136,49 +130,37 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--label", help="keep the figures in results/ under this name")
     args = parser.parse_args()
-    os.environ["PASAR_TEST_DB"] = args.db
-
-    with tempfile.TemporaryDirectory() as scratch, fresh_database("bench", Path(scratch)) as url:
-        upgrade(url, MIGRATIONS)
-        began = time.perf_counter()
-        asyncio.run(benchlib.seed_products(url, args.products))
-        print(f"seeded {args.products} products on {args.db} in {time.perf_counter() - began:.1f}s")
-
-        env = {
-            "PRODUCTS_DATABASE_URL": url,
-            "PRODUCTS_WORKERS_ENABLED": "false",
-            "PRODUCTS_LOG_LEVEL": "WARNING",
-            "PRODUCTS_LIST_PAGE_CACHE_SECONDS": "0",
-        }
-        figures: dict[str, dict[str, float]] = {}
-        with benchlib.uvicorn_server("pasar_products.app:create_app", env) as (server, base):
+    figures: dict[str, dict[str, float]] = {}
+    with benchlib.products_server(
+        args.db, args.products, {"PRODUCTS_LIST_PAGE_CACHE_SECONDS": "0"}
+    ) as (server, base):
+        print(
+            f"{'scenario':26} {'found':>7} {'p50 ms':>8} {'p99 ms':>8} {'rps':>6} {'CPU ms/req':>10}"
+        )
+        for scenario, path in SCENARIOS.items():
+            exists, found = asyncio.run(offered(base, path))
+            if not exists:
+                print(f"{scenario:26} (not offered)")
+                continue
+            asyncio.run(run(base, path, 20, 2))  # warm up
+            database = benchlib.DATABASE_SERVERS[args.db]
+            meter = benchlib.CpuMeter({"products": server.pid, "db": database})
+            latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
+            used = meter.per_request(len(latencies))
+            cpu, db_cpu = used["products"], used["db"]
+            cuts = statistics.quantiles(latencies, n=100)
+            figures[scenario] = {
+                "found": found or 0,
+                "p50": cuts[49] * 1000,
+                "p99": cuts[98] * 1000,
+                "rps": len(latencies) / elapsed,
+                "cpu": cpu,
+                "db_cpu": db_cpu,
+            }
             print(
-                f"{'scenario':26} {'found':>7} {'p50 ms':>8} {'p99 ms':>8} {'rps':>6} {'CPU ms/req':>10}"
+                f"{scenario:26} {found!s:>7} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
+                f" {len(latencies) / elapsed:6.0f} {cpu:10.2f} {db_cpu:7.2f}"
             )
-            for scenario, path in SCENARIOS.items():
-                exists, found = asyncio.run(offered(base, path))
-                if not exists:
-                    print(f"{scenario:26} (not offered)")
-                    continue
-                asyncio.run(run(base, path, 20, 2))  # warm up
-                database = benchlib.DATABASE_SERVERS[args.db]
-                meter = benchlib.CpuMeter({"products": server.pid, "db": database})
-                latencies, elapsed = asyncio.run(run(base, path, args.requests, args.concurrency))
-                used = meter.per_request(len(latencies))
-                cpu, db_cpu = used["products"], used["db"]
-                cuts = statistics.quantiles(latencies, n=100)
-                figures[scenario] = {
-                    "found": found or 0,
-                    "p50": cuts[49] * 1000,
-                    "p99": cuts[98] * 1000,
-                    "rps": len(latencies) / elapsed,
-                    "cpu": cpu,
-                    "db_cpu": db_cpu,
-                }
-                print(
-                    f"{scenario:26} {found!s:>7} {cuts[49] * 1000:8.1f} {cuts[98] * 1000:8.1f}"
-                    f" {len(latencies) / elapsed:6.0f} {cpu:10.2f} {db_cpu:7.2f}"
-                )
     if args.label:
         save(args.label, args.db, figures)
 
