@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 from sqlalchemy.dialects import mysql
 
@@ -58,6 +59,13 @@ users = Table(
     # Access tokens issued before this instant no longer count (deactivation, role or
     # password change); published by GET /internal/token-revocations.
     Column("tokens_not_before", UTCDateTime, nullable=True),
+    # Set when the owner proved the address is theirs (a verification or reset link);
+    # cleared when the address changes.
+    Column("email_verified_at", UTCDateTime, nullable=True),
+    # The customer's choice: order mail (security mail always goes).
+    Column("order_emails", Boolean, nullable=False, server_default=true()),
+    # The language of their mail: "id" (Bahasa Indonesia) or "en".
+    Column("language", String(8), nullable=False, server_default="id"),
 )
 Index("ix_users_role_active", users.c.role, users.c.active)
 Index("ix_users_tokens_not_before", users.c.tokens_not_before)
@@ -135,3 +143,53 @@ notifications = Table(
     Column("read_at", UTCDateTime, nullable=True),
 )
 Index("ix_notifications_user_id_occurred_at", notifications.c.user_id, notifications.c.occurred_at)
+
+# Single-use links mailed to a user (verify the email, reset the password). Only a
+# sha256 of the token is kept; ``email`` is the address the link was sent to, so a
+# verification link dies when the address changes.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("email", exact_string(EMAIL_LENGTH), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+Index("ix_email_tokens_user_id_purpose", email_tokens.c.user_id, email_tokens.c.purpose)
+
+# Every message to a person, from request to final state: the mail outbox the sender
+# drains and, kept afterwards, the delivery ledger admins read. A message is written in
+# the transaction of what caused it; ``dedupe_key`` makes a cause yield one message
+# however often it is replayed (e.g. a notification event and the recipient).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("dedupe_key", String(200), nullable=True, unique=True),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", exact_string(EMAIL_LENGTH), nullable=False),
+    # Null for a message to an address with no account behind it (a reset request for
+    # an unknown email, dropped by the sender without a trace outside this row).
+    Column("user_id", String(36), nullable=True, index=True),
+    Column("order_id", String(64), nullable=True, index=True),
+    Column("template", String(64), nullable=False),
+    Column("language", String(8), nullable=False),
+    # JSON: what the template needs beyond the user (order lines, total, status, note).
+    Column("context", Text, nullable=False),
+    # pending -> sent | failed (attempts exhausted) | dropped (nothing to send)
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(1000), nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # The RFC 5322 Message-ID, fixed at the first attempt so a retry is the same message.
+    Column("message_id", String(255), nullable=True),
+    Column("traceparent", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+)
+Index("ix_deliveries_state_next_attempt_at", deliveries.c.state, deliveries.c.next_attempt_at)
+Index("ix_deliveries_created_at", deliveries.c.created_at)
