@@ -228,7 +228,7 @@ async def update_account(page: PageDep) -> Response:
     message = None
     if fields.ok:
         try:
-            user = await page.services.users.update_me(auth, changes)
+            updated = await page.services.users.update_me(auth, changes)
         except ApiProblem as problem:
             if problem.code == "email_taken":
                 fields.errors["email"] = friendly(problem)
@@ -239,11 +239,11 @@ async def update_account(page: PageDep) -> Response:
             else:
                 message = friendly(problem)
         else:
-            auth.account.name = user.full_name
-            auth.account.email = user.email
+            auth.account.name = updated.full_name
+            auth.account.email = updated.email
             page.session.changed = True
             return page.redirect("/account", _("Your profile is saved."))
-    user: User | None = None  # the verification notice, when the profile can be had
+    user = None  # for the verification notice, when the profile can be had
     with contextlib.suppress(ApiProblem, DependencyUnavailable):
         user = await page.services.users.me(auth)
     return await page.render(
