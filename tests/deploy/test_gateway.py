@@ -4,11 +4,18 @@ and the file itself through `nginx -t`."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
+import socket
 import subprocess
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -167,3 +174,89 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers with what it received: its own name, the path and the headers."""
+
+    name = ""
+
+    def do_GET(self) -> None:
+        body = json.dumps(
+            {"upstream": self.name, "path": self.path, "headers": dict(self.headers)}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.needs_nginx
+def test_nginx_routes_strips_prefixes_and_replaces_forwarded_headers(tmp_path: Path) -> None:
+    """The gateway's file run by a real nginx, in front of one small recording server per
+    upstream (standing in for the services: what is checked is what nginx sends them)."""
+    _self_signed(tmp_path)
+    servers = {}
+    text = CONF.read_text()
+    for name in SERVICES:
+        handler = type(f"Recorder_{name}", (_Recorder,), {"name": name})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+        text = text.replace(
+            f"server {name}:{expected_port(name)};", f"server 127.0.0.1:{server.server_port};"
+        )
+    plain, secure = _free_port(), _free_port()
+    text = text.replace("listen 80;", f"listen 127.0.0.1:{plain};")
+    text = text.replace("listen 443 ssl", f"listen 127.0.0.1:{secure} ssl")
+    text = text.replace("/etc/nginx/tls/", f"{tmp_path}/").replace(
+        "/tmp/nginx.pid", f"{tmp_path}/nginx.pid"
+    )
+    (tmp_path / "nginx.conf").write_text(text)
+    nginx = subprocess.Popen(
+        ["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path), "-e", "stderr",
+         "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        base = f"https://127.0.0.1:{secure}"
+        with httpx.Client(verify=False, timeout=5) as client:
+            for _ in range(50):
+                try:
+                    client.get(f"{base}/healthz")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            spoofed = {"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+            seen = client.get(f"{base}/api/products/products?q=kopi", headers=spoofed).json()
+            assert seen["upstream"] == "products"
+            assert seen["path"] == "/products?q=kopi"
+            headers = {k.lower(): v for k, v in seen["headers"].items()}
+            assert headers["x-forwarded-for"] == "127.0.0.1"
+            assert headers["x-forwarded-proto"] == "https"
+            assert "forwarded" not in headers
+            assert client.get(f"{base}/cart").json()["upstream"] == "web"
+            assert client.get(f"{base}/api/orders/orders").json()["path"] == "/orders"
+            assert client.get(f"{base}/api/users/internal/users/1").status_code == 404
+            assert client.get(f"{base}/api/users/metrics").status_code == 404
+            big = client.post(f"{base}/api/users/auth/token", content=b"x" * (2 * 1024 * 1024))
+            assert big.status_code == 413
+            redirect = client.get(f"http://127.0.0.1:{plain}/cart")
+            assert redirect.status_code == 308
+            assert redirect.headers["location"].startswith("https://")
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        for server in servers.values():
+            server.shutdown()
