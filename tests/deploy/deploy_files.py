@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ from typing import Any
 
 import typer
 import yaml
+from fastapi.routing import APIRoute
 
 from pasar_cli.main import app as cli_app
 from pasar_cli.services import SERVICES, ServiceSpec
@@ -134,3 +136,10 @@ def database_name(url: str) -> tuple[str | None, str]:
 
     parsed = make_url(url)
     return parsed.username, str(parsed.database)
+
+
+def app_paths(name: str) -> list[str]:
+    """The routes the service's app serves (built with its default settings)."""
+    module = importlib.import_module(f"{SERVICES[name].package}.app")
+    app = module.create_app(SERVICES[name].settings())
+    return [r.path for r in app.routes if isinstance(r, APIRoute)]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploy_files import (
     DATABASE_SERVICES,
     DEPLOY,
@@ -154,3 +155,26 @@ def test_the_services_believe_forwarded_headers_only_from_the_network() -> None:
         assert allowed != "*"
     # web is reached only through the gateway: it believes the gateway alone.
     assert serve_context(services()["web"]["command"]).params["forwarded_allow_ips"] == gateway_ip
+
+
+def interpolated() -> dict[str, Any]:
+    """The compose file as compose reads it with the example env file."""
+    text = interpolate((DEPLOY / "compose.yaml").read_text(), read_env_file(EXAMPLE))
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def test_the_file_is_valid_against_the_compose_specification() -> None:
+    """Parsed by compose-spec (the Compose Specification's typed model: unknown keys, wrong
+    types and undefined networks or volumes are refused), as `docker compose config` would."""
+    import compose_spec
+
+    data = interpolated()
+    compose_spec.PyCompose.from_yaml(yaml.safe_dump(data)).validate()
+    for name, service in data["services"].items():
+        for needed in service.get("depends_on") or {}:
+            assert needed in data["services"], f"{name} depends on {needed}, not a service"
+    # The validator does refuse.
+    data["services"]["users"]["comand"] = ["serve"]
+    with pytest.raises(ValueError, match="comand"):
+        compose_spec.PyCompose.from_yaml(yaml.safe_dump(data))

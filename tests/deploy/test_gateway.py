@@ -3,7 +3,6 @@ and the file itself through `nginx -t`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import socket
@@ -21,8 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from deploy_files import DEPLOY, compose, expected_port
-from fastapi.routing import APIRoute
+from deploy_files import DEPLOY, app_paths, compose, expected_port
 
 from pasar_cli.services import SERVICES
 
@@ -63,13 +61,6 @@ def route(path: str) -> tuple[str, str | None]:
     returned = re.search(r"return\s+(\d+)", body)
     assert returned is not None
     return "return", returned.group(1)
-
-
-def app_paths(name: str) -> list[str]:
-    """The routes the service's app serves (built with its default settings)."""
-    module = importlib.import_module(f"{SERVICES[name].package}.app")
-    app = module.create_app(SERVICES[name].settings())
-    return [r.path for r in app.routes if isinstance(r, APIRoute)]
 
 
 def test_upstreams_are_the_compose_services_on_their_ports() -> None:

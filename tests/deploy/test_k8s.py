@@ -14,6 +14,7 @@ from deploy_files import (
     K8S,
     NOT_SETTINGS,
     OVERLAYS,
+    app_paths,
     commented_variables,
     database_name,
     expected_port,
@@ -24,7 +25,6 @@ from deploy_files import (
     service_of,
     settings_fields,
 )
-from test_gateway import app_paths
 
 from pasar_cli.services import SERVICES
 
