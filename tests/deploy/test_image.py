@@ -58,3 +58,18 @@ def test_the_image_is_multi_stage_unprivileged_and_checks_its_health() -> None:
     import json
 
     serve_context(json.loads(command.group(1)))
+
+
+def test_the_build_context_leaves_out_local_state() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", "var", "**/build", "deploy/pasar.env", "deploy/tls"} <= ignored
+    # What the Dockerfile copies is still sent.
+    copied = re.findall(r"^COPY (?:--from=\S+ )?(\S+)", (DEPLOY / "Dockerfile").read_text(), re.M)
+    for source in copied:
+        if source.startswith("/"):
+            continue
+        assert source not in ignored and (ROOT / source).exists(), source
