@@ -178,3 +178,9 @@ def test_the_file_is_valid_against_the_compose_specification() -> None:
     data["services"]["users"]["comand"] = ["serve"]
     with pytest.raises(ValueError, match="comand"):
         compose_spec.PyCompose.from_yaml(yaml.safe_dump(data))
+
+
+def test_the_gateway_starts_once_every_upstream_is_healthy() -> None:
+    depends = services()["gateway"]["depends_on"]
+    assert set(depends) == set(SERVICES)
+    assert all(d["condition"] == "service_healthy" for d in depends.values())
