@@ -527,6 +527,16 @@ async def test_concurrent_confirmations_with_one_token_have_one_winner(
     assert len(await mail(users_db, template="password_changed")) == 1
 
 
+async def test_concurrent_clicks_on_one_verification_link_have_one_winner(
+    users_client: httpx.AsyncClient, users_api: UsersApi, users_db: Database
+) -> None:
+    user = await users_api.register()
+    token = await mint(users_db, user["id"], user["email"], "verify_email")
+    responses = await asyncio.gather(*(verify(users_client, token) for _ in range(6)))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {204: 1, 400: 5}, [r.text for r in responses]
+
+
 # --- security notices and preferences ------------------------------------------------
 
 
