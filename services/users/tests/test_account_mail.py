@@ -22,7 +22,7 @@ from users_support import AppFactory, UsersApi
 from pasar_kit.db import Database, utcnow
 from pasar_users import email_tokens
 from pasar_users.accounts import ensure_admin
-from pasar_users.bootstrap import Runtime
+from pasar_users.bootstrap import SEND_MAIL, Runtime
 from pasar_users.email_tokens import Purpose
 from pasar_users.tables import AnyRow, attempts, deliveries, users
 from pasar_users.tables import email_tokens as link_tokens
@@ -303,6 +303,39 @@ async def test_the_bootstrap_admin_is_verified_and_gets_no_mail(
     )
     listed = await users_client.get("/users", headers=headers, params={"q": customer["email"]})
     assert listed.json()["items"][0]["email_verified"] is True
+
+
+async def test_routes_that_queue_mail_wake_the_sender_after_committing(
+    users_app: FastAPI, users_client: httpx.AsyncClient, users_db: Database
+) -> None:
+    """The sender is another engineer's job; a stand-in under its name records what it
+    finds in the outbox each time it is woken (its own tick is half an hour away)."""
+    seen: list[int] = []
+
+    async def sender() -> int:
+        seen.append(len(await mail(users_db)))
+        return 0
+
+    runtime: Runtime = users_app.state.runtime
+    runtime.jobs.add(SEND_MAIL, sender, 3600)
+    runtime.jobs.start()
+
+    async def woken(times: int) -> None:
+        for _ in range(200):
+            if len(seen) >= times:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"the sender was woken {len(seen)} times, not {times}")
+
+    user = await users_client.post(
+        "/auth/register", json={"email": "wake@example.com", "password": PASSWORD, "full_name": "W"}
+    )
+    assert user.status_code == 201
+    await woken(1)
+    reset = await users_client.post("/auth/password-reset", json={"email": "wake@example.com"})
+    assert reset.status_code == 202
+    await woken(2)
+    assert seen == [1, 2]  # each time the new message was already committed
 
 
 # --- resend ------------------------------------------------------------------------
