@@ -52,6 +52,12 @@ VALID_INPUT_NOT_GENERATED: dict[str, dict[str, str]] = {
         ".test) that format: email allows",
         "POST /auth/token": "grant_type decides which other fields are required (RFC 6749)",
         "PATCH /users/me": "a new email needs current_password as well",
+        "POST /users/me/email-verification": "only while the address is unverified, and "
+        "once a minute (the registration's email counts)",
+        "POST /auth/verify-email": "the token must be one a verification email carried",
+        "POST /auth/password-reset": "email-validator refuses special-use domains, as for "
+        "registration; and 30 requests per client address an hour",
+        "POST /auth/password-reset/confirm": "the token must be one a reset email carried",
         "POST /internal/notifications": "user_id must name an existing user",
     },
     "products": {

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar_kit.auth import TokenVerifier
 from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.workers import Jobs
-from pasar_users import keys, tokens
+from pasar_users import email_tokens, keys, tokens
 from pasar_users.clients import ServiceClients
 from pasar_users.grants import Authority
 from pasar_users.keys import KeyRing, RingKeys
@@ -25,6 +25,8 @@ log = logging.getLogger("pasar.users")
 
 RELOAD_KEYS = "reload-signing-keys"
 PURGE = "purge-expired"
+# The mail sender (the outbox's worker); code that enqueues mail nudges it by this name.
+SEND_MAIL = "send-mail"
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Runtime:
 
     async def _purge(self) -> int:
         await tokens.purge_expired(db=self.db, now=self.clock())
+        async with self.db.write() as conn:
+            await email_tokens.purge_expired(conn, now=self.clock())
         await self.authority.throttle.purge()
         return 0  # never "a full batch": wait for the next tick
 
@@ -129,4 +133,9 @@ def _throttle_policy(settings: Settings) -> ThrottlePolicy:
         address_max_failures=settings.login_address_max_failures,
         registrations_per_address=settings.registrations_per_address,
         registration_window_seconds=settings.registration_window_seconds,
+        verification_resend_seconds=settings.verification_resend_seconds,
+        verification_emails_per_day=settings.verification_emails_per_day,
+        password_resets_per_email=settings.password_resets_per_email,
+        password_resets_per_address=settings.password_resets_per_address,
+        password_reset_window_seconds=settings.password_reset_window_seconds,
     )

@@ -12,6 +12,7 @@ from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import Clock, Database
 from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Unauthorized
+from pasar_kit.workers import Jobs
 from pasar_users import accounts
 from pasar_users.accounts import User
 from pasar_users.bootstrap import Runtime
@@ -32,6 +33,10 @@ async def _db(request: Request) -> Database:
 
 async def _authority(request: Request) -> Authority:
     return _runtime(request).authority
+
+
+async def _jobs(request: Request) -> Jobs:
+    return _runtime(request).jobs
 
 
 async def _passwords(request: Request) -> Passwords:
@@ -106,6 +111,8 @@ DatabaseDep = Annotated[Database, Depends(_db)]
 UserId = Annotated[str, Depends(_user_id)]
 NotificationId = Annotated[str, Depends(_notification_id)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
+# Nudge the mail sender with ``jobs.nudge(SEND_MAIL)`` once the mail's transaction committed.
+JobsDep = Annotated[Jobs, Depends(_jobs)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ThrottleDep = Annotated[Throttle, Depends(_throttle)]
 # For an instant that must be read later, under a row lock: the clock itself.

@@ -19,7 +19,7 @@ from pydantic import (
 
 from pasar_kit.instants import Instant
 from pasar_kit.pagination import Page
-from pasar_users.accounts import normalize_email
+from pasar_users.accounts import TOKEN_MAX_LENGTH, Language, normalize_email
 from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
 
 PASSWORD_MAX_LENGTH = 1024
@@ -57,6 +57,9 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
 Role = Literal["customer", "admin"]
+# A link token from a verification or reset email; a wrong one of a plausible length is
+# 400 invalid_token, an absurdly long one a malformed request.
+LinkToken = Annotated[str, Field(min_length=1, max_length=TOKEN_MAX_LENGTH)]
 
 
 class _Request(BaseModel):
@@ -67,6 +70,8 @@ class UserCreate(_Request):
     email: Email
     password: Password
     full_name: FullName
+    # The language of the account's mail.
+    language: Language = "id"
 
 
 class UserUpdate(_Request):
@@ -78,10 +83,13 @@ class UserUpdate(_Request):
     address: Address | None = None
     email: Email | None = None
     current_password: CurrentPassword | None = None
+    # Order mail on or off (security mail always goes), and the language of all mail.
+    order_emails: bool | None = None
+    language: Language | None = None
 
     @model_validator(mode="after")
     def _required_not_null(self) -> UserUpdate:
-        for name in ("full_name", "email"):
+        for name in ("full_name", "email", "order_emails", "language"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -90,6 +98,25 @@ class UserUpdate(_Request):
 class PasswordChange(_Request):
     current_password: CurrentPassword
     new_password: Password
+
+
+class EmailVerification(_Request):
+    token: LinkToken
+
+
+class PasswordResetRequest(_Request):
+    email: Email
+
+
+class PasswordReset(_Request):
+    token: LinkToken
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    """A request taken on; what follows happens in the background."""
+
+    detail: str
 
 
 class UserPublic(BaseModel):
@@ -103,6 +130,9 @@ class UserPublic(BaseModel):
     role: Role
     active: bool
     created_at: Timestamp
+    email_verified: bool
+    order_emails: bool
+    language: Language
 
 
 class UserPage(Page[UserPublic]):
@@ -122,6 +152,7 @@ class InternalUser(BaseModel):
     full_name: str
     role: Role
     active: bool
+    email_verified: bool
 
 
 class TokenRevocation(BaseModel):

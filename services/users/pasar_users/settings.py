@@ -73,6 +73,15 @@ class Settings(ServiceSettings):
     # from its own address unless it forwards theirs, so not too low).
     registrations_per_address: int = Field(default=50, ge=1)
     registration_window_seconds: int = Field(default=3600, ge=1)
+    # Verification emails an account may ask for: at most one per this many seconds and
+    # this many a day (the one sent on registration or an email change counts).
+    verification_resend_seconds: int = Field(default=60, ge=1)
+    verification_emails_per_day: int = Field(default=5, ge=1)
+    # Password-reset requests per window: per email (beyond it the answer is still 202
+    # but nothing is sent) and per client address over any emails (beyond it: 429).
+    password_resets_per_email: int = Field(default=5, ge=1)
+    password_resets_per_address: int = Field(default=30, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=1)
 
     workers_enabled: bool = True
     # Expired refresh-token families and old throttle rows are deleted this often.

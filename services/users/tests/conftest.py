@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from testdata import ORDERS_SECRET
 from users_support import AppFactory, ClientFrom, UsersApi
 
-from pasar_kit.db import Database
+from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.migrations import upgrade
 from pasar_kit.testing import clear_tables, fresh_database, lifespan_of
 from pasar_users.app import MIGRATIONS, create_app
@@ -71,11 +71,12 @@ async def users_app(users_settings: Settings, users_database_url: str) -> AsyncI
 @pytest.fixture
 async def users_app_with(users_database_url: str) -> AsyncIterator[AppFactory]:
     """``async with users_app_with(login_pair_free_failures=3) as app``: the app with
-    settings of the test's own, on the session's database (emptied afterwards)."""
+    settings of the test's own (and a ``clock`` of its own, if given), on the session's
+    database (emptied afterwards)."""
 
     @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[FastAPI]:
-        app = create_app(users_test_settings(users_database_url, **overrides))
+    async def make(clock: Clock = utcnow, **overrides: Any) -> AsyncIterator[FastAPI]:
+        app = create_app(users_test_settings(users_database_url, **overrides), clock=clock)
         async with lifespan_of(app):
             yield app
 
