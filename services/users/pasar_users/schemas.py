@@ -13,6 +13,7 @@ from pydantic import (
     EmailStr,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -84,7 +85,7 @@ class UserUpdate(_Request):
     email: Email | None = None
     current_password: CurrentPassword | None = None
     # Order mail on or off (security mail always goes), and the language of all mail.
-    order_emails: bool | None = None
+    order_emails: StrictBool | None = None
     language: Language | None = None
 
     @model_validator(mode="after")
@@ -141,7 +142,8 @@ class UserPage(Page[UserPublic]):
 
 class UserAdminUpdate(_Request):
     role: Role | None = None
-    active: bool | None = None
+    # Strict: 0 or "false" is no boolean (JSON has true and false).
+    active: StrictBool | None = None
 
 
 class InternalUser(BaseModel):
