@@ -195,7 +195,7 @@ def serve(
     import uvicorn
 
     from pasar_kit.observability import configure_logging
-    from pasar_kit.server import server_options
+    from pasar_kit.server import GracefulServer, server_options
 
     if service not in SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
@@ -214,20 +214,24 @@ def serve(
             _migrate(service, settings.database_url)
         except StartupError as exc:
             raise _fail(str(exc)) from None
-    uvicorn.run(
+    config = uvicorn.Config(
         spec.factory,
         factory=True,
         host=host,
         port=port or 8000 + spec.port_offset,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
         **server_options(
             forwarded_allow_ips=forwarded_allow_ips,
             max_header_bytes=settings.max_header_bytes,
             max_header_count=settings.max_header_count,
         ),
     )
+    # SIGTERM: /readyz says 503, in-flight requests and the jobs' current batch finish,
+    # and the process exits within the grace period (``pasar_kit.server.GracefulServer``).
+    GracefulServer(
+        config, grace=settings.shutdown_grace_seconds, delay=settings.shutdown_delay_seconds
+    ).run()
 
 
 def _database_url(name: str, data_dir: Path) -> str:

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pasar_kit.auth import CurrentPrincipal, TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.guards import NulGuardMiddleware
+from pasar_kit.lifecycle import shutdown
 from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware, UploadRoute
 from pasar_kit.observability import (
     BodyLimitMiddleware,
@@ -192,7 +193,12 @@ def install_operations(
     )
     async def readyz(request: Request) -> Response:
         """200 only when the database (if any) and the required configuration are usable;
-        the 503 names what is down (``checks``), never how the code failed."""
+        the 503 names what is down (``checks``), never how the code failed; from the
+        shutdown signal on it is always 503, so a balancer stops sending."""
+        if shutdown.draining:
+            return problem_response(
+                ServiceUnavailable("Shutting down.", checks={"shutdown": "draining"})
+            )
         states = await _readiness(request.app, checks)
         down = [check_name for check_name, state in states.items() if state == "down"]
         if down:
