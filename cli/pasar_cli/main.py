@@ -196,6 +196,7 @@ def serve(
 
     from pasar_kit.observability import configure_logging
     from pasar_kit.server import GracefulServer, server_options
+    from pasar_kit.tracing import configure_tracing
 
     if service not in SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
@@ -209,6 +210,9 @@ def serve(
         )
         raise _fail(f"invalid configuration for {service}: {problems}") from None
     configure_logging(service, level=settings.log_level, json_format=settings.log_json)
+    configure_tracing(
+        service, endpoint=settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     if migrate and spec.has_database:
         try:
             _migrate(service, settings.database_url)

@@ -39,6 +39,7 @@ from pasar_kit.problems import (
     problem_response,
     problems,
 )
+from pasar_kit.tracing import TracingMiddleware
 
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
 ReadyChecks = Sequence[ReadyCheck] | Mapping[str, ReadyCheck]
@@ -132,7 +133,8 @@ def service_app(
     app.state.metrics = metrics
     checks = {"database": _database_ready, **_named(ready_checks)}
 
-    # Added innermost first: the request id (outermost) must exist before anything logs;
+    # Added innermost first: the request id (outermost) must exist before anything logs
+    # (the request's span takes it as an attribute);
     # metrics see a HEAD as a HEAD; every answer below, refusals included, gets the API
     # headers and loses its body on a HEAD.
     app.add_middleware(NulGuardMiddleware, uploads=uploads)
@@ -141,6 +143,7 @@ def service_app(
     app.add_middleware(ApiHeadersMiddleware)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(TracingMiddleware)  # so the access line carries the trace id
     app.add_middleware(RequestIdMiddleware)
 
     install_operations(app, name, metrics=metrics, ready_checks=checks, metrics_token=metrics_token)

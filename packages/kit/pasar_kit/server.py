@@ -32,6 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pasar_kit.lifecycle import shutdown
 from pasar_kit.problems import PROBLEM_JSON, HeaderFieldsTooLarge
+from pasar_kit.tracing import shutdown_tracing
 
 log = logging.getLogger("pasar.server")
 
@@ -216,4 +217,7 @@ class GracefulServer(uvicorn.Server):
         self.config.timeout_graceful_shutdown = max(1, int(left))
         log.info("shutting down: finishing requests in flight (%.1fs left of the grace)", left)
         await super().shutdown(sockets)
+        # The process ends by its own signal next, which runs no exit hooks: send the
+        # last spans now.
+        shutdown_tracing()
         log.info("stopped, %.1fs of the grace period unused", shutdown.time_left())
