@@ -69,6 +69,7 @@ def configure_tracing(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )
     if exporter is None and not endpoint and not from_env:
+        shutdown_tracing()
         return False
     # Imported only here: a process without tracing never loads the SDK.
     from opentelemetry.sdk.resources import Resource
