@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,19 +107,26 @@ async def collector() -> AsyncIterator[tuple[str, Collector]]:
         await runner.cleanup()
 
 
-async def test_a_placement_is_one_trace_across_the_three_services(
-    collector: tuple[str, Collector], tmp_path: Path
-) -> None:
-    endpoint, received = collector
-    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+@pytest.fixture
+def databases(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Fresh databases, made outside the test's event loop (a server one is made there)."""
     with ExitStack() as stack:
         urls = {
             name: stack.enter_context(fresh_database(f"trace_{name}", tmp_path))
             for name in ("users", "products", "orders")
         }
-        users_db, products_db, orders_db = urls["users"], urls["products"], urls["orders"]
-        fleet = stack.enter_context(Fleet(tmp_path))  # stopped before the databases go
         prepare_databases(urls)
+        yield urls
+
+
+async def test_a_placement_is_one_trace_across_the_three_services(
+    collector: tuple[str, Collector], databases: dict[str, str], tmp_path: Path
+) -> None:
+    endpoint, received = collector
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    urls = databases
+    users_db, products_db, orders_db = urls["users"], urls["products"], urls["orders"]
+    with Fleet(tmp_path) as fleet:  # stopped before the databases go
         secret = secrets.token_urlsafe(24)
         users = fleet.add("users", users_env(users_db, secret, **otel))
         users.start()
