@@ -7,9 +7,10 @@ even imported, the middleware passes each request straight on after one attribut
 and nothing is injected into outgoing calls.
 
 A small middleware and a few lines in the kit's client rather than the contrib
-instrumentations: the kit's client is aiohttp (not httpx), the ASGI instrumentation is a
-beta release line pinned to its own semantic-conventions package, and we want the spans
-named by route template, the probes left out and the no-op path free.
+instrumentations: the kit's client is aiohttp (not httpx), and the contrib packages
+(0.66b1, beta) pin an older API and semantic conventions than the SDK we pin (1.45.1 and
+0.66b1 against 1.45.2 and 0.66b2); we also want spans named by route template, the probes
+left out and the no-op path free.
 
 For work that outlives its request (an outbox row, a mail queued for later), store
 ``current_traceparent()`` with the row and run its delivery inside
