@@ -20,6 +20,7 @@ For work that outlives its request (an outbox row, a mail queued for later), sto
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -152,8 +153,9 @@ def span_for_batch(
     name: str, traceparents: Sequence[str | None], *, kind: SpanKind = SpanKind.PRODUCER
 ) -> Iterator[Span]:
     """A span for one piece of work done for several stored items at once (a batch of
-    outbox rows): it continues their trace when they all share one, otherwise it starts
-    a trace of its own linked to each of theirs."""
+    outbox rows): it continues their trace when they all share one. Otherwise it starts
+    a trace of its own, linked to each of theirs, and each of their traces gets a span
+    of the same name and time linked back to it, so every item's trace shows the work."""
     tracer = _state.tracer
     if tracer is None:
         yield INVALID_SPAN
@@ -164,19 +166,28 @@ def span_for_batch(
         with span_from_traceparent(name, distinct.pop(), kind=kind) as span:
             yield span
         return
-    links = []
+    parents: list[tuple[Context, Link]] = []
     for tp in sorted(distinct):
-        context = trace.get_current_span(_parent(tp)).get_span_context()
-        if context.is_valid:
-            links.append(Link(context))
+        context = _parent(tp)
+        span_context = trace.get_current_span(context).get_span_context()
+        if context is not None and span_context.is_valid:
+            parents.append((context, Link(span_context)))
+    started = time.time_ns()
     with tracer.start_as_current_span(
         name,
         context=Context(),
         kind=kind,
-        links=links,
+        links=[link for _, link in parents],
         attributes={"messaging.batch.message_count": len(traceparents)},
     ) as span:
-        yield span
+        try:
+            yield span
+        finally:
+            batch = Link(span.get_span_context())
+            for context, _ in parents:
+                tracer.start_span(
+                    name, context=context, kind=kind, links=[batch], start_time=started
+                ).end()
 
 
 @contextmanager

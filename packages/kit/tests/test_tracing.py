@@ -150,6 +150,13 @@ async def test_work_done_later_joins_the_stored_trace(exporter: InMemorySpanExpo
     assert mixed_span.parent is None
     assert len(mixed_span.links) == 2
     assert mixed_span.context.trace_id != request_span.get_span_context().trace_id
+    # ... and each item's trace shows the batch's work, linked back to it.
+    echoes = [
+        s for s in finished.values() if [link.context for link in s.links] == [mixed_span.context]
+    ]
+    assert sorted(format_span_id(s.parent.span_id) for s in echoes if s.parent) == sorted(
+        tp.split("-")[2] for tp in (stored, other) if tp
+    )
     # Garbage stored in the column is no error: a trace of its own.
     with span_from_traceparent("deliver", "not-a-traceparent") as lost:
         assert lost.get_span_context().is_valid

@@ -14,7 +14,7 @@ hands events to the User-Service at least once (it dedupes on ``event_id``):
 * with exponential backoff while the User-Service is down;
 * traced: each row keeps the ``traceparent`` of the request that wrote it, and the call
   that delivers it continues that trace (a batch of events from several traces gets a
-  trace of its own, linked to each of theirs).
+  trace of its own, linked both ways with each of theirs).
 """
 
 from __future__ import annotations
