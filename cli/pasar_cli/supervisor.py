@@ -3,7 +3,9 @@
 The parent prepares everything first (data dir, secrets, migrations, the admin account,
 the demo catalogue), then starts the children in dependency order, waits for each to be
 ready, and from then on only supervises: a child that dies is restarted with backoff,
-and SIGINT/SIGTERM stop them all.
+and SIGINT/SIGTERM stop them all, gracefully: each child in turn, callers first (the
+storefront, then orders, products, users), gets SIGTERM and its own grace period to
+finish what it is doing before it is killed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pasar_cli.services import SERVICES, ServiceSpec
+from pasar_kit.lifecycle import DEFAULT_GRACE_SECONDS
 
 ORDERS_SCOPES = ["users:read", "notifications:write", "stock:reserve"]
 # Products reads the User-Service's token revocations (demoted or deactivated users).
@@ -211,13 +214,23 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def grace(self) -> float:
+        """The child's shutdown grace period: its own setting, or the kit's default."""
+        key = f"{SERVICES[self.name].env_prefix}SHUTDOWN_GRACE_SECONDS"
+        raw = self.env.get(key) or os.environ.get(key)
+        try:
+            return float(raw) if raw else DEFAULT_GRACE_SECONDS
+        except ValueError:
+            return DEFAULT_GRACE_SECONDS
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then a kill only if the child outlives its grace period (and a bit)."""
         if not self.alive():
             return
         assert self.process is not None
         self.process.terminate()
         try:
-            self.process.wait(timeout=timeout)
+            self.process.wait(timeout=self.grace() + 5 if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()

@@ -11,7 +11,10 @@ hands events to the User-Service at least once (it dedupes on ``event_id``):
 * safe with several replicas: rows are claimed with ``FOR UPDATE SKIP LOCKED`` (SQLite
   serialises writers instead) and leased by pushing ``next_attempt_at`` forward, so the
   HTTP calls happen outside any transaction and a crashed relay's claim simply lapses;
-* with exponential backoff while the User-Service is down.
+* with exponential backoff while the User-Service is down;
+* traced: each row keeps the ``traceparent`` of the request that wrote it, and the call
+  that delivers it continues that trace (a batch of events from several traces gets a
+  trace of its own, linked both ways with each of theirs).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import Select, and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
+from pasar_kit.tracing import current_traceparent, span_for_batch, span_from_traceparent
 from pasar_kit.workers import claim_with_lease
 from pasar_orders.remote import NOTIFY_BATCH_LIMIT, BatchRefused, UsersApi
 from pasar_orders.tables import outbox
@@ -87,6 +91,7 @@ async def enqueue(
             "occurred_at": at,
             "attempts": 0,
             "next_attempt_at": at,
+            "traceparent": current_traceparent(),
         },
     )
 
@@ -161,10 +166,11 @@ async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException
     for start in range(0, len(rows), NOTIFY_BATCH_LIMIT):
         chunk = rows[start : start + NOTIFY_BATCH_LIMIT]
         try:
-            answered = await users.notify_many([_event(row) for row in chunk])
+            with span_for_batch("outbox deliver", [row.traceparent for row in chunk]):
+                answered = await users.notify_many([_event(row) for row in chunk])
         except BatchRefused:
             outcomes += await asyncio.gather(
-                *(users.notify(_event(row)) for row in chunk), return_exceptions=True
+                *(_notify_one(users, row) for row in chunk), return_exceptions=True
             )
             continue
         except Exception as exc:  # users down or confused: every event of it waits
@@ -174,6 +180,11 @@ async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException
             outcome = answered.get(row.event_id, "missing from the answer")
             outcomes.append(None if outcome in ("stored", "duplicate") else Undelivered(outcome))
     return outcomes
+
+
+async def _notify_one(users: UsersApi, row: Any) -> None:
+    with span_from_traceparent("outbox deliver", row.traceparent):
+        await users.notify(_event(row))
 
 
 def _due(now: datetime, batch_size: int) -> Select[Any]:
@@ -191,6 +202,7 @@ def _due(now: datetime, batch_size: int) -> Select[Any]:
             outbox.c.message,
             outbox.c.occurred_at,
             outbox.c.attempts,
+            outbox.c.traceparent,
         )
         .where(
             outbox.c.delivered_at.is_(None),
