@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pasar_kit.db import Database
 from pasar_users.tables import deliveries
 
 # Every template a message may name; each is rendered in both languages.
@@ -64,3 +65,16 @@ async def enqueue(
         )
     )
     return True
+
+
+async def purge_settled(*, db: Database, older_than: datetime) -> int:
+    """Forget sent, dropped and failed messages last touched before ``older_than`` (the
+    ledger's retention); pending ones stay whatever their age."""
+    async with db.write() as conn:
+        result = await conn.execute(
+            delete(deliveries).where(
+                deliveries.c.state.in_(("sent", "dropped", "failed")),
+                deliveries.c.updated_at < older_than,
+            )
+        )
+    return result.rowcount
