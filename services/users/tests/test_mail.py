@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from mailsink import MailSink
@@ -87,8 +89,6 @@ def runtime_of(app: FastAPI) -> Runtime:
 async def add_user(
     db: Database, email: str, *, language: str = "id", verified: bool = True, **values: Any
 ) -> str:
-    import uuid
-
     user_id = str(uuid.uuid4())
     now = utcnow()
     async with db.write() as conn:
@@ -406,3 +406,150 @@ async def test_settled_deliveries_are_purged_after_the_retention(
 
 async def test_the_users_api_still_works_with_mail_wired(users_api: UsersApi) -> None:
     assert (await users_api.register())["email"]
+
+
+@asynccontextmanager
+async def api_of(app: FastAPI) -> AsyncIterator[UsersApi]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://users.test") as client:
+        yield UsersApi(client, app)
+
+
+def order_event(
+    user_id: str, status: str, *, created: bool = False, order: dict[str, Any] | None = ORDER
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "user_id": user_id,
+        "type": "order.created" if created else "order.status_changed",
+        "order_id": ORDER_ID,
+        "status": status,
+        "message": f"Order {status}.",
+        "occurred_at": "2026-11-26T10:00:00Z",
+    }
+    if order is not None:
+        event["order"] = order
+    return event
+
+
+STATUS_SUBJECTS = {
+    ("processing", True): ("Order #0A1B2C3D received", "Pesanan #0A1B2C3D diterima"),
+    ("pending_payment", False): (
+        "Order #0A1B2C3D is waiting for payment",
+        "Pesanan #0A1B2C3D menunggu pembayaran",
+    ),
+    ("processing", False): (
+        "Order #0A1B2C3D is being prepared",
+        "Pesanan #0A1B2C3D sedang disiapkan",
+    ),
+    ("shipped", False): ("Order #0A1B2C3D has been shipped", "Pesanan #0A1B2C3D telah dikirim"),
+    ("completed", False): ("Order #0A1B2C3D is completed", "Pesanan #0A1B2C3D selesai"),
+    ("cancelled", False): ("Order #0A1B2C3D has been cancelled", "Pesanan #0A1B2C3D dibatalkan"),
+}
+
+
+async def test_order_notifications_are_mailed_for_every_status_in_both_languages(
+    mail_app: FastAPI, mail_sink: MailSink
+) -> None:
+    runtime = runtime_of(mail_app)
+    english = await add_user(runtime.db, "en@example.com", language="en")
+    indonesian = await add_user(runtime.db, "id@example.com", language="id")
+    events = [
+        order_event(user, status, created=created)
+        for (status, created) in STATUS_SUBJECTS
+        for user in (english, indonesian)
+    ]
+    async with api_of(mail_app) as api:
+        token = await api.service_token()
+        response = await api.client.post(
+            "/internal/notifications/batch",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+    assert (await runtime.sender.send_due()).sent == len(events)
+    for address, column in (("en@example.com", 0), ("id@example.com", 1)):
+        received = mail_sink.to(address)
+        assert sorted(str(m["Subject"]) for m in received) == sorted(
+            subjects[column] for subjects in STATUS_SUBJECTS.values()
+        )
+        for message in received:
+            text = MailSink.text(message)
+            total = "Rp\u00a0107,500" if column == 0 else "Rp\u00a0107.500"
+            assert f"Total: {total}" in text, text
+            assert "Kopi Toraja 250 g" in text and "Teh <Melati>" in text
+            assert f"http://127.0.0.1:8000/orders/{ORDER_ID}" in text
+
+
+async def test_order_mail_follows_the_customers_choice_and_the_shops(
+    users_database_url: str, mail_sink: MailSink
+) -> None:
+    settings = smtp_settings(users_database_url, mail_sink, admin_order_emails=False)
+    app = create_app(settings)
+    try:
+        async with lifespan_of(app), api_of(app) as api:
+            runtime = runtime_of(app)
+            quiet = await add_user(runtime.db, "quiet@example.com", order_emails=False)
+            await api.account("boss@example.com", admin=True)
+            token = await api.service_token()
+            headers = {"Authorization": f"Bearer {token}"}
+            event = order_event(quiet, "processing", created=True)
+            for _ in range(2):  # a redelivery stores and enqueues nothing more
+                response = await api.client.post(
+                    "/internal/notifications", json=event, headers=headers
+                )
+                assert response.status_code == 202, response.text
+            assert await ledger(runtime.db) == []  # nothing enqueued, for anyone
+            assert (await runtime.sender.send_due()).claimed == 0
+    finally:
+        await clear_tables(users_database_url, metadata)
+
+
+async def test_admins_hear_of_each_new_order_and_old_senders_still_work(
+    mail_app: FastAPI, mail_sink: MailSink
+) -> None:
+    runtime = runtime_of(mail_app)
+    async with api_of(mail_app) as api:
+        boss = await api.account("boss@example.com", admin=True)
+        customer = await add_user(runtime.db, "pembeli@example.com")
+        token = await api.service_token()
+        headers = {"Authorization": f"Bearer {token}"}
+        old_style = order_event(customer, "processing", created=True, order=None)
+        response = await api.client.post("/internal/notifications", json=old_style, headers=headers)
+        assert response.status_code == 202, response.text
+        too_long = order_event(customer, "shipped")
+        too_long["order"] = {**ORDER, "lines": ORDER["lines"] * 101}  # type: ignore[operator]
+        response = await api.client.post("/internal/notifications", json=too_long, headers=headers)
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+    assert (await runtime.sender.send_due()).sent == 2
+    (to_admin,) = mail_sink.to(boss.email)
+    assert str(to_admin["Subject"]).startswith("Pesanan baru #0A1B2C3D")
+    assert "pembeli@example.com" in MailSink.text(to_admin)
+    assert f"/admin/orders/{ORDER_ID}" in MailSink.text(to_admin)
+    (to_customer,) = mail_sink.to("pembeli@example.com")
+    assert to_customer["Subject"] == "Pesanan #0A1B2C3D diterima"
+    assert "Total:" not in MailSink.text(to_customer)  # no lines known, none shown
+
+
+def test_the_indonesian_catalogue_translates_every_message_with_its_placeholders() -> None:
+    import re
+
+    from babel.messages.pofile import read_po
+
+    from pasar_users.mail.render import LOCALE_DIR, TEMPLATE_DIR
+
+    with (LOCALE_DIR / "id" / "LC_MESSAGES" / "messages.po").open("rb") as source:
+        catalogue = read_po(source, locale="id")
+    placeholder = re.compile(r"%\(\w+\)s")
+    messages = [m for m in catalogue if m.id]
+    assert len(messages) > 30
+    for message in messages:
+        assert message.string, message.id
+        assert sorted(placeholder.findall(str(message.id))) == sorted(
+            placeholder.findall(str(message.string))
+        ), message.id
+    # Every template has both parts.
+    names = {p.stem for p in TEMPLATE_DIR.iterdir() if not p.name.startswith(("_", "base"))}
+    for name in names:
+        assert (TEMPLATE_DIR / f"{name}.txt").exists() and (TEMPLATE_DIR / f"{name}.html").exists()

@@ -57,6 +57,7 @@ _SUBJECTS = {
 }
 _PLACED_SUBJECT = lazy("Order #%(number)s received")
 _OTHER_SUBJECT = lazy("Order #%(number)s: %(status)s")
+_ADMIN_SUBJECT_WITHOUT_TOTAL = lazy("New order #%(number)s")
 _TEMPLATE_SUBJECTS = {
     "verify_email": lazy("Confirm your email address for %(shop)s"),
     "password_reset": lazy("Reset your %(shop)s password"),
@@ -157,6 +158,8 @@ class Renderer:
             links.append(values["link"])
         if template == "order_status":
             subject_id = self._order_subject(values)
+        elif template == "admin_new_order" and values["total"] is None:
+            subject_id = _ADMIN_SUBJECT_WITHOUT_TOTAL
         else:
             subject_id = _TEMPLATE_SUBJECTS[template]
         subject = translate(subject_id) % values
