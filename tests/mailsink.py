@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def _free_port() -> int:
@@ -38,8 +40,21 @@ class _Handler:
 
 
 class MailSink:
-    def __init__(self, port: int | None = None) -> None:
+    """``starttls``: offer STARTTLS with this server context and require it; ``tls``: TLS
+    from the first byte; ``login``: require AUTH with this (user, password)."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        starttls: ssl.SSLContext | None = None,
+        tls: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         self.port = port or _free_port()
+        self.starttls = starttls
+        self.tls = tls
+        self.login = login
         self.messages: list[EmailMessage] = []
         # Accepted at (time.monotonic()), per message, for latency measurements.
         self.accepted_at: list[float] = []
@@ -57,8 +72,36 @@ class MailSink:
         if self.on_accept is not None:
             self.on_accept(message)
 
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert self.login is not None
+        given = (
+            (auth_data.login.decode(), auth_data.password.decode())
+            if isinstance(auth_data, LoginPassword)
+            else None
+        )
+        return AuthResult(success=given == self.login, handled=False)
+
     def start(self) -> MailSink:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if self.starttls is not None:
+            options.update(tls_context=self.starttls, require_starttls=True)
+        if self.login is not None:
+            options.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                # Implicit TLS is not seen as TLS by aiosmtpd: only STARTTLS can insist.
+                auth_require_tls=self.starttls is not None,
+            )
+        self._controller = Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            ssl_context=self.tls,
+            server_hostname="127.0.0.1",
+            **options,
+        )
         self._controller.start()
         return self
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,12 @@ from pasar_users.app import create_app
 from pasar_users.bootstrap import Runtime
 from pasar_users.mail import outbox
 from pasar_users.mail.outbox import Template
+from pasar_users.mail.transports import (
+    DeliveryFailure,
+    Outgoing,
+    SmtpTransport,
+    TemporaryFailure,
+)
 from pasar_users.tables import deliveries, metadata, users
 
 
@@ -553,3 +562,104 @@ def test_the_indonesian_catalogue_translates_every_message_with_its_placeholders
     names = {p.stem for p in TEMPLATE_DIR.iterdir() if not p.name.startswith(("_", "base"))}
     for name in names:
         assert (TEMPLATE_DIR / f"{name}.txt").exists() and (TEMPLATE_DIR / f"{name}.html").exists()
+
+
+def _certificate(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1: the server's context and a client's that
+    trusts it."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert = directory / "cert.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    private = directory / "key.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, private)
+    client = ssl.create_default_context(cafile=str(cert))
+    return server, client
+
+
+def _outgoing(to: str) -> Outgoing:
+    message = EmailMessage()
+    message["From"] = "toko@pasar.test"
+    message["To"] = to
+    message["Subject"] = "Halo"
+    message["Message-ID"] = f"<{uuid.uuid4()}@pasar.test>"
+    message.set_content("Halo!")
+    return Outgoing(delivery_id=str(uuid.uuid4()), message=message, links=())
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_smtp_over_tls_with_a_login(tmp_path: Path, security: str) -> None:
+    server, client = _certificate(tmp_path)
+    tls_options = {"starttls": server} if security == "starttls" else {"tls": server}
+    with MailSink(login=("toko", "rahasia-smtp"), **tls_options) as sink:  # type: ignore[arg-type]
+
+        def transport(password: str, *, security: str = security) -> SmtpTransport:
+            return SmtpTransport(
+                host="127.0.0.1",
+                port=sink.port,
+                security=security,
+                username="toko",
+                password=password,
+                timeout=5,
+                tls_context=client,
+            )
+
+        await transport("rahasia-smtp").send(_outgoing("a@example.com"), now=utcnow())
+        assert [m["To"] for m in sink.messages] == ["a@example.com"]
+        # A wrong password is the operator's to mend: retried, not failed for good.
+        with pytest.raises(TemporaryFailure, match="535"):
+            await transport("wrong").send(_outgoing("b@example.com"), now=utcnow())
+        if security == "starttls":
+            # Plain text where the server insists on STARTTLS is refused, never sent.
+            with pytest.raises(DeliveryFailure):
+                await transport("rahasia-smtp", security="none").send(
+                    _outgoing("c@example.com"), now=utcnow()
+                )
+        assert len(sink.messages) == 1
+
+
+async def test_a_mail_server_that_never_answers_times_out_as_temporary() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        transport = SmtpTransport(
+            host="127.0.0.1",
+            port=port,
+            security="none",
+            username=None,
+            password=None,
+            timeout=0.3,
+        )
+        with pytest.raises(TemporaryFailure):
+            await transport.send(_outgoing("a@example.com"), now=utcnow())
