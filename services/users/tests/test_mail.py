@@ -536,7 +536,16 @@ async def test_admins_hear_of_each_new_order_and_old_senders_still_work(
     assert str(to_admin["Subject"]).startswith("Pesanan baru #0A1B2C3D")
     assert "pembeli@example.com" in MailSink.text(to_admin)
     assert f"/admin/orders/{ORDER_ID}" in MailSink.text(to_admin)
-    (to_customer,) = mail_sink.to("pembeli@example.com")
+    # An admin demoted before their mail went out is not told.
+    async with api_of(mail_app) as api:
+        second = order_event(customer, "processing", created=True, order=None)
+        response = await api.client.post("/internal/notifications", json=second, headers=headers)
+        assert response.status_code == 202, response.text
+    async with runtime.db.write() as conn:
+        await conn.execute(update(users).where(users.c.id == boss.id).values(role="customer"))
+    assert (await runtime.sender.send_due()).dropped == 1
+    assert len(mail_sink.to(boss.email)) == 1
+    (to_customer, _second) = mail_sink.to("pembeli@example.com")
     assert to_customer["Subject"] == "Pesanan #0A1B2C3D diterima"
     assert "Total:" not in MailSink.text(to_customer)  # no lines known, none shown
 

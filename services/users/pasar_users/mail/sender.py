@@ -106,6 +106,7 @@ _USER_COLUMNS = (
     users.c.email,
     users.c.full_name,
     users.c.active,
+    users.c.role,
     users.c.language,
     users.c.order_emails,
     users.c.email_verified_at,
@@ -227,7 +228,10 @@ class Sender:
                     log.info("delivery %s (%s) dropped: %s", row.id, row.template, reason)
                     drops.append({"b_id": row.id, "b_error": reason, "b_now": now})
                     continue
-                context = json.loads(row.context or "{}")
+                try:
+                    context = json.loads(row.context or "{}")
+                except ValueError:  # a template that needs it fails to render: failed
+                    context = {}
                 language = row.language
                 if row.template in ("verify_email", "password_reset"):
                     assert user is not None
@@ -374,4 +378,6 @@ def _reason_to_drop(row: AnyRow, user: AnyRow | None) -> str | None:
             return "the account's email changed since"
     if row.template == "order_status" and not user.order_emails:
         return "the customer turned order emails off"
+    if row.template == "admin_new_order" and not (user.active and user.role == "admin"):
+        return "no longer an active admin"
     return None
