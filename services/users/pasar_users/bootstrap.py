@@ -64,6 +64,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.sender.transport.close()
         self.passwords.close()
         await self.db.dispose()
 

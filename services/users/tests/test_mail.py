@@ -33,6 +33,7 @@ from pasar_users.mail.outbox import Template
 from pasar_users.mail.transports import (
     DeliveryFailure,
     Outgoing,
+    PermanentFailure,
     SmtpTransport,
     TemporaryFailure,
 )
@@ -672,3 +673,29 @@ async def test_a_mail_server_that_never_answers_times_out_as_temporary() -> None
         )
         with pytest.raises(TemporaryFailure):
             await transport.send(_outgoing("a@example.com"), now=utcnow())
+
+
+async def test_a_kept_connection_is_reused_and_replaced_when_the_server_restarted() -> None:
+    sink = MailSink().start()
+    transport = SmtpTransport(
+        host="127.0.0.1", port=sink.port, security="none", username=None, password=None, timeout=5
+    )
+    try:
+        await transport.send(_outgoing("a@example.com"), now=utcnow())
+        await transport.send(_outgoing("b@example.com"), now=utcnow())
+        assert len(transport._idle) == 1  # one connection carried both
+        sink.stop()
+        sink.start()  # the kept connection is dead now
+        await transport.send(_outgoing("c@example.com"), now=utcnow())
+        assert [m["To"] for m in sink.messages] == [
+            "a@example.com",
+            "b@example.com",
+            "c@example.com",
+        ]
+        sink.refuse = "554 5.7.1 Rejected"
+        with pytest.raises(PermanentFailure):
+            await transport.send(_outgoing("d@example.com"), now=utcnow())
+        assert transport._idle == []  # a connection that saw an error is not kept
+    finally:
+        await transport.close()
+        sink.stop()

@@ -11,6 +11,7 @@ import os
 import re
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -45,6 +46,8 @@ class Outgoing:
 class Transport(Protocol):
     async def send(self, outgoing: Outgoing, *, now: datetime) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -72,6 +75,9 @@ class FileTransport:
             path,
         )
 
+    async def close(self) -> None:
+        return None
+
     def _write(self, name: str, data: bytes) -> Path:
         # Temp file then rename: a reader never sees half a message.
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -93,8 +99,14 @@ _RETRY_DESPITE_5XX = frozenset({530, 534, 535, 538})
 
 
 class SmtpTransport:
-    """An SMTP server through aiosmtplib: one connection per message, STARTTLS or TLS or
-    plain, an optional login, every step bounded by ``timeout``."""
+    """An SMTP server through aiosmtplib: STARTTLS or TLS or plain, an optional login,
+    every step bounded by ``timeout``.
+
+    Connections are kept for the next message (at most as many as messages are sent at
+    once, none idle longer than ``max_idle_seconds``): connecting, the TLS handshake and
+    the login cost more than the message itself. A kept connection that the server has
+    closed meanwhile is replaced once; a connection that saw any error is not kept.
+    """
 
     def __init__(
         self,
@@ -106,6 +118,7 @@ class SmtpTransport:
         password: str | None,
         timeout: float,
         tls_context: ssl.SSLContext | None = None,
+        max_idle_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -114,28 +127,78 @@ class SmtpTransport:
         self.password = password
         self.timeout = timeout
         self.tls_context = tls_context
+        self.max_idle_seconds = max_idle_seconds
+        # Connected clients not in use, the most recently used last.
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     async def send(self, outgoing: Outgoing, *, now: datetime) -> None:
+        client = await self._take()
+        if client is not None:
+            try:
+                await client.send_message(outgoing.message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                client.close()  # closed by the server while it waited: connect anew
+            except Exception as exc:
+                client.close()
+                raise _failure(exc) from exc
+            else:
+                self._keep(client)
+                return
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.security == "tls",
+            # None would upgrade whenever the server offers it; "none" means plain.
+            start_tls=self.security == "starttls",
+            timeout=self.timeout,
+            tls_context=self.tls_context,
+        )
         try:
-            await aiosmtplib.send(
-                outgoing.message,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                use_tls=self.security == "tls",
-                # None would upgrade whenever the server offers it; "none" means plain.
-                start_tls=self.security == "starttls",
-                timeout=self.timeout,
-                tls_context=self.tls_context,
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [refused.code for refused in exc.recipients]
-            raise _classify(min(codes, default=451), str(exc)) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _classify(exc.code, f"{exc.code} {exc.message}") from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+            await client.connect()
+            await client.send_message(outgoing.message)
+        except Exception as exc:
+            client.close()
+            raise _failure(exc) from exc
+        self._keep(client)
+
+    async def _take(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if now - since < self.max_idle_seconds and client.is_connected:
+                return client
+            await _quit(client)
+        return None
+
+    def _keep(self, client: aiosmtplib.SMTP) -> None:
+        self._idle.append((client, time.monotonic()))
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            await _quit(client)
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
+def _failure(exc: Exception) -> Exception:
+    """``exc`` as a ``DeliveryFailure`` when it is an SMTP or network failure (else
+    itself: a bug is not a mail server's answer)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in exc.recipients]
+        return _classify(min(codes, default=451), str(exc))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _classify(exc.code, f"{exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+        return TemporaryFailure(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def _classify(code: int, text: str) -> DeliveryFailure:
