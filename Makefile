@@ -47,12 +47,17 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
-# Collect the storefront's texts into the Indonesian catalogue; translate what is new.
+# Collect the texts of the storefront and of the users service's mail into their
+# Indonesian catalogues; translate what is new.
 messages: $(STAMP)
 	cd web && ../$(BIN)/pybabel extract -F babel.cfg -k lazy --sort-output --no-location \
 		--omit-header -o ../$(VENV)/messages.pot . && \
 	../$(BIN)/pybabel update -l id -i ../$(VENV)/messages.pot -d pasar_web/locale \
 		--no-fuzzy-matching --ignore-obsolete
+	cd services/users && ../../$(BIN)/pybabel extract -F babel.cfg -k lazy --sort-output \
+		--no-location --omit-header -o ../../$(VENV)/users-messages.pot . && \
+	../../$(BIN)/pybabel update -l id -i ../../$(VENV)/users-messages.pot \
+		-d pasar_users/locale --no-fuzzy-matching --ignore-obsolete
 
 # Pictures of the main pages for the README (needs Chromium: apt-get install chromium).
 screenshots: $(STAMP)

@@ -68,6 +68,14 @@ class Shop:
         operator set it, else ``images`` in the data dir (beside the SQLite files)."""
         return os.environ.get("PRODUCTS_IMAGE_DIR") or str(self.data_dir.resolve() / "images")
 
+    def mail_dir(self) -> str:
+        """Where the User-Service writes mail as ``.eml`` files (its default file
+        transport): ``USERS_MAIL_DIR`` if the operator set it, else ``mail`` in the data dir."""
+        return os.environ.get("USERS_MAIL_DIR") or str(self.data_dir.resolve() / "mail")
+
+    def mail_by_smtp(self) -> bool:
+        return os.environ.get("USERS_MAIL_TRANSPORT", "file").strip().lower() == "smtp"
+
 
 def acquire_lock(data_dir: Path) -> IO[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +167,9 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
                 },
             ]
             values[f"{p}SERVICE_CLIENTS"] = json.dumps(clients)
+            values[f"{p}MAIL_DIR"] = shop.mail_dir()
+            # The links in mail open the storefront where this shop serves it.
+            values[f"{p}STOREFRONT_URL"] = os.environ.get(f"{p}STOREFRONT_URL") or shop.url("web")
         else:
             values[f"{p}JWKS_URL"] = jwks
         if name == "products":
@@ -267,6 +278,11 @@ def print_table(shop: Shop, admin_email: str, admin_password: str | None) -> Non
         else:
             say(f"  {name:<9} {url:<{width}}   <- open this in your browser")
     say("")
+    if "users" in shop.services:
+        if shop.mail_by_smtp():
+            say("  mail:     sent by SMTP (USERS_SMTP_*)")
+        else:
+            say(f"  mail:     written to {shop.mail_dir()} (.eml files; links in the log)")
     if admin_password is None:
         say(f"  admin login: {admin_email} (password from PASAR_ADMIN_PASSWORD)")
     else:

@@ -110,7 +110,8 @@ class UsersApi:
         reply = await self.client.request(
             "POST", "/internal/notifications/batch", json={"events": events}, idempotent=True
         )
-        if reply.status in (404, 405, 422):
+        # 413: a batch of large orders over the body limit goes one event at a time.
+        if reply.status in (404, 405, 413, 422):
             raise BatchRefused(reply.status)
         if reply.status != 200:
             raise _unexpected("users", reply)

@@ -134,6 +134,12 @@ class NotificationNotFound(Problem):
     title = "No such notification"
 
 
+class DeliveryNotFound(Problem):
+    status = 404
+    code = "delivery_not_found"
+    title = "No such delivery"
+
+
 class UnknownUser(Problem):
     status = 422
     code = "unknown_user"

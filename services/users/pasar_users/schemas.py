@@ -170,6 +170,27 @@ class TokenRevocations(BaseModel):
     horizon_seconds: int
 
 
+# Money is whole rupiah; the bounds only keep a confused sender from storing nonsense.
+Amount = Annotated[int, Field(ge=0, le=10**13)]
+
+
+class OrderLineSummary(_Request):
+    product_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    unit_price: Amount
+    line_total: Amount
+
+
+class OrderSummary(_Request):
+    """What an order's mail shows: its lines, total and the note of this status change
+    (e.g. the tracking note of ``shipped``)."""
+
+    lines: Annotated[list[OrderLineSummary], Field(max_length=200)]
+    total: Amount
+    note: Annotated[str | None, Field(max_length=500)] = None
+
+
 class NotificationCreate(_Request):
     event_id: Annotated[str, Field(min_length=1, max_length=100)]
     user_id: Annotated[str, Field(min_length=1, max_length=36)]
@@ -178,6 +199,8 @@ class NotificationCreate(_Request):
     status: Annotated[str | None, Field(max_length=32)] = None
     message: Annotated[str, Field(min_length=1, max_length=1000)]
     occurred_at: Instant
+    # Sent by the Order-Service's relay for the order mail; older senders omit it.
+    order: OrderSummary | None = None
 
 
 class NotificationBatch(_Request):
@@ -232,3 +255,28 @@ class TokenResponse(BaseModel):
 
 class JWKS(BaseModel):
     keys: list[dict[str, str]]
+
+
+class DeliveryPublic(BaseModel):
+    """One message of the delivery ledger, as an admin sees it (never its content)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    channel: str
+    recipient: str
+    user_id: str | None
+    order_id: str | None
+    template: str
+    language: str
+    state: Literal["pending", "sent", "failed", "dropped"]
+    attempts: int
+    last_error: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    sent_at: Timestamp | None
+    next_attempt_at: Timestamp
+
+
+class DeliveryPage(Page[DeliveryPublic]):
+    """A page of the delivery ledger."""

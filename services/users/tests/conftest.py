@@ -12,8 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from testdata import ORDERS_SECRET
-from users_support import AppFactory, ClientFrom, UsersApi
+from users_support import AppFactory, ClientFrom, UsersApi, users_test_settings
 
 from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.migrations import upgrade
@@ -29,28 +28,6 @@ def users_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     with fresh_database("users", directory) as url:
         upgrade(url, MIGRATIONS)
         yield url
-
-
-def users_test_settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": url,
-        "workers_enabled": False,
-        # Cheap argon2: the tests exercise the logic, not the cost.
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 64,
-        "argon2_parallelism": 1,
-        "service_clients": [
-            {
-                "client_id": "orders",
-                "secret": ORDERS_SECRET,
-                "scopes": ["users:read", "notifications:write", "stock:reserve"],
-            },
-            {"client_id": "reporting", "secret": "reporting-secret-for-tests", "scopes": []},
-        ],
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture
