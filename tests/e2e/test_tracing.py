@@ -174,11 +174,10 @@ async def test_a_placement_is_one_trace_across_the_three_services(
                 names = {(s.service, s.name) for s in spans}
                 # The notification's delivery, handed to users, joined the trace.
                 handed = {"POST /internal/notifications/batch", "POST /internal/notifications"}
-                return (
-                    spans
-                    if any((s, n) for s, n in names if s == "pasar-users" and n in handed)
-                    else []
-                )
+                delivered = any(s == "pasar-users" and n in handed for s, n in names)
+                # And the order mail the notification caused, sent by users' mail sender.
+                mailed = ("pasar-users", "mail send") in names
+                return spans if delivered and mailed else []
 
             spans = await eventually_async(complete, timeout=30)
 
@@ -189,6 +188,7 @@ async def test_a_placement_is_one_trace_across_the_three_services(
     assert any(s == "pasar-products" and n.startswith("POST /internal/") for s, n in names), names
     assert any(s == "pasar-users" and n.startswith("GET /internal/users/") for s, n in names), names
     assert ("pasar-orders", "outbox deliver") in names
+    assert ("pasar-users", "mail send") in names
     # One tree: the placement's span is the child of the caller's, every other span a
     # descendant of it.
     ids = {span.span_id for span in spans}

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database
+from pasar_kit.tracing import current_traceparent
 from pasar_users.tables import deliveries
 
 _SEEN = select(deliveries.c.dedupe_key).where(
@@ -84,7 +85,8 @@ async def enqueue(
             state="pending",
             attempts=0,
             next_attempt_at=now,
-            traceparent=traceparent,
+            # The trace of what caused the message, continued by the sender.
+            traceparent=traceparent if traceparent is not None else current_traceparent(),
             created_at=now,
             updated_at=now,
         )
@@ -97,6 +99,8 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Message], *, no
     how many were new."""
     keys = [m.dedupe_key for m in messages if m.dedupe_key is not None]
     seen = set(await conn.scalars(_SEEN, {"keys": keys})) if keys else set()
+    # The trace of what caused them (one request), continued by the sender.
+    current = current_traceparent()
     rows = []
     for message in messages:
         if message.dedupe_key is not None:
@@ -117,7 +121,7 @@ async def enqueue_many(conn: AsyncConnection, messages: Sequence[Message], *, no
                 "state": "pending",
                 "attempts": 0,
                 "next_attempt_at": now,
-                "traceparent": message.traceparent,
+                "traceparent": message.traceparent or current,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -29,10 +29,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Clock, Database, retrying
+from pasar_kit.tracing import span_from_traceparent
 from pasar_kit.workers import claim_with_lease
 from pasar_users import email_tokens
 from pasar_users.mail.render import Renderer
@@ -207,6 +209,7 @@ class Sender:
                 deliveries.c.context,
                 deliveries.c.attempts,
                 deliveries.c.message_id,
+                deliveries.c.traceparent,
             )
             .where(deliveries.c.state == "pending", deliveries.c.next_attempt_at <= now)
             .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
@@ -280,6 +283,11 @@ class Sender:
         }
 
     async def _send(self, job: _Job) -> None:
+        # The send continues the trace of the request that caused the message.
+        with span_from_traceparent("mail send", job.row.traceparent, kind=SpanKind.PRODUCER):
+            await self._render_and_send(job)
+
+    async def _render_and_send(self, job: _Job) -> None:
         rendered = self.renderer.render(
             job.row.template, language=job.language, context=job.context, name=job.name
         )
