@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make run` starts the shop, `make test` tests it.
-# Both create the virtualenv and install pinned dependencies on first use.
+# Both create the virtualenv and install the pinned development set on first use.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.pasar-installed
 PACKAGES := packages/kit services/users services/products services/orders web cli
 SUITES   := packages/kit/tests services/users/tests services/products/tests \
-            services/orders/tests web/tests cli/tests tests/contract tests/e2e tests/browser
+            services/orders/tests web/tests cli/tests tests/contract tests/e2e tests/browser \
+            tests/deploy
 
 .PHONY: run test test-mariadb test-postgres test-all lint typecheck bench messages screenshots clean
 
@@ -46,18 +47,25 @@ $(VENV)/.bench-installed: $(STAMP) bench/requirements.txt
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
-# Collect the storefront's texts into the Indonesian catalogue; translate what is new.
+# Collect the texts of the storefront and of the users service's mail into their
+# Indonesian catalogues; translate what is new.
 messages: $(STAMP)
 	cd web && ../$(BIN)/pybabel extract -F babel.cfg -k lazy --sort-output --no-location \
 		--omit-header -o ../$(VENV)/messages.pot . && \
 	../$(BIN)/pybabel update -l id -i ../$(VENV)/messages.pot -d pasar_web/locale \
 		--no-fuzzy-matching --ignore-obsolete
+	cd services/users && ../../$(BIN)/pybabel extract -F babel.cfg -k lazy --sort-output \
+		--no-location --omit-header -o ../../$(VENV)/users-messages.pot . && \
+	../../$(BIN)/pybabel update -l id -i ../../$(VENV)/users-messages.pot \
+		-d pasar_users/locale --no-fuzzy-matching --ignore-obsolete
 
 # Pictures of the main pages for the README (needs Chromium: apt-get install chromium).
 screenshots: $(STAMP)
 	PYTHONPATH=tests:tests/e2e:tests/browser $(BIN)/python tests/browser/screenshots.py docs/screenshots
 
-$(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+# The development set: the runtime pins (requirements.txt, all the image installs) and the
+# tools and test libraries (requirements-dev.txt starts with -r requirements.txt).
+$(STAMP): requirements.txt requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	@# Debian's python3 may lack ensurepip (python3-venv): then make the venv without
 	@# pip and let the system pip put pip into it.
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
@@ -65,7 +73,7 @@ $(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || \
 		$(PYTHON) -m pip --python $(BIN)/python install --quiet pip
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(foreach p,$(PACKAGES),-e $(p))
 	touch $(STAMP)
 

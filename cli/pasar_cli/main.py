@@ -195,7 +195,8 @@ def serve(
     import uvicorn
 
     from pasar_kit.observability import configure_logging
-    from pasar_kit.server import server_options
+    from pasar_kit.server import GracefulServer, server_options
+    from pasar_kit.tracing import configure_tracing
 
     if service not in SERVICES:
         raise _fail(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
@@ -209,25 +210,32 @@ def serve(
         )
         raise _fail(f"invalid configuration for {service}: {problems}") from None
     configure_logging(service, level=settings.log_level, json_format=settings.log_json)
+    configure_tracing(
+        service, endpoint=settings.otlp_endpoint, sample_ratio=settings.trace_sample_ratio
+    )
     if migrate and spec.has_database:
         try:
             _migrate(service, settings.database_url)
         except StartupError as exc:
             raise _fail(str(exc)) from None
-    uvicorn.run(
+    config = uvicorn.Config(
         spec.factory,
         factory=True,
         host=host,
         port=port or 8000 + spec.port_offset,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=10,
         **server_options(
             forwarded_allow_ips=forwarded_allow_ips,
             max_header_bytes=settings.max_header_bytes,
             max_header_count=settings.max_header_count,
         ),
     )
+    # SIGTERM: /readyz says 503, in-flight requests and the jobs' current batch finish,
+    # and the process exits within the grace period (``pasar_kit.server.GracefulServer``).
+    GracefulServer(
+        config, grace=settings.shutdown_grace_seconds, delay=settings.shutdown_delay_seconds
+    ).run()
 
 
 def _database_url(name: str, data_dir: Path) -> str:

@@ -3,7 +3,9 @@
 The parent prepares everything first (data dir, secrets, migrations, the admin account,
 the demo catalogue), then starts the children in dependency order, waits for each to be
 ready, and from then on only supervises: a child that dies is restarted with backoff,
-and SIGINT/SIGTERM stop them all.
+and SIGINT/SIGTERM stop them all, gracefully: each child in turn, callers first (the
+storefront, then orders, products, users), gets SIGTERM and its own grace period to
+finish what it is doing before it is killed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pasar_cli.services import SERVICES, ServiceSpec
+from pasar_kit.lifecycle import DEFAULT_GRACE_SECONDS
 
 ORDERS_SCOPES = ["users:read", "notifications:write", "stock:reserve"]
 # Products reads the User-Service's token revocations (demoted or deactivated users).
@@ -64,6 +67,14 @@ class Shop:
         """Where the Product-Service keeps uploaded images: ``PRODUCTS_IMAGE_DIR`` if the
         operator set it, else ``images`` in the data dir (beside the SQLite files)."""
         return os.environ.get("PRODUCTS_IMAGE_DIR") or str(self.data_dir.resolve() / "images")
+
+    def mail_dir(self) -> str:
+        """Where the User-Service writes mail as ``.eml`` files (its default file
+        transport): ``USERS_MAIL_DIR`` if the operator set it, else ``mail`` in the data dir."""
+        return os.environ.get("USERS_MAIL_DIR") or str(self.data_dir.resolve() / "mail")
+
+    def mail_by_smtp(self) -> bool:
+        return os.environ.get("USERS_MAIL_TRANSPORT", "file").strip().lower() == "smtp"
 
 
 def acquire_lock(data_dir: Path) -> IO[str]:
@@ -156,6 +167,9 @@ def child_environment(shop: Shop, secret: dict[str, str]) -> dict[str, dict[str,
                 },
             ]
             values[f"{p}SERVICE_CLIENTS"] = json.dumps(clients)
+            values[f"{p}MAIL_DIR"] = shop.mail_dir()
+            # The links in mail open the storefront where this shop serves it.
+            values[f"{p}STOREFRONT_URL"] = os.environ.get(f"{p}STOREFRONT_URL") or shop.url("web")
         else:
             values[f"{p}JWKS_URL"] = jwks
         if name == "products":
@@ -211,13 +225,23 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def grace(self) -> float:
+        """The child's shutdown grace period: its own setting, or the kit's default."""
+        key = f"{SERVICES[self.name].env_prefix}SHUTDOWN_GRACE_SECONDS"
+        raw = self.env.get(key) or os.environ.get(key)
+        try:
+            return float(raw) if raw else DEFAULT_GRACE_SECONDS
+        except ValueError:
+            return DEFAULT_GRACE_SECONDS
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM, then a kill only if the child outlives its grace period (and a bit)."""
         if not self.alive():
             return
         assert self.process is not None
         self.process.terminate()
         try:
-            self.process.wait(timeout=timeout)
+            self.process.wait(timeout=self.grace() + 5 if timeout is None else timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -254,6 +278,11 @@ def print_table(shop: Shop, admin_email: str, admin_password: str | None) -> Non
         else:
             say(f"  {name:<9} {url:<{width}}   <- open this in your browser")
     say("")
+    if "users" in shop.services:
+        if shop.mail_by_smtp():
+            say("  mail:     sent by SMTP (USERS_SMTP_*)")
+        else:
+            say(f"  mail:     written to {shop.mail_dir()} (.eml files; links in the log)")
     if admin_password is None:
         say(f"  admin login: {admin_email} (password from PASAR_ADMIN_PASSWORD)")
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pasar_cli.supervisor import Shop, child_environment, load_secrets
+from pasar_cli.supervisor import Shop, child_environment, load_secrets, print_table
 
 
 def test_products_gets_its_own_client_credentials(tmp_path: Path) -> None:
@@ -45,3 +45,24 @@ def test_products_keeps_images_in_the_data_dir_and_says_where_it_listens(
     assert env["products"]["PRODUCTS_IMAGE_DIR"] == "/srv/pasar/images"
     assert env["products"]["PRODUCTS_PUBLIC_URL"] == "https://img.shop.example"
     assert env["web"]["WEB_IMAGE_ORIGINS"] == "https: https://img.shop.example"
+
+
+def test_users_writes_mail_into_the_data_dir_with_links_to_the_storefront(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("USERS_MAIL_DIR", "USERS_STOREFRONT_URL", "USERS_MAIL_TRANSPORT"):
+        monkeypatch.delenv(name, raising=False)
+    shop = Shop(data_dir=tmp_path, base_port=9100)
+    env = child_environment(shop, load_secrets(tmp_path))
+    assert env["users"]["USERS_MAIL_DIR"] == str(tmp_path.resolve() / "mail")
+    # The storefront is the web service, on the base port.
+    assert env["users"]["USERS_STOREFRONT_URL"] == shop.url("web") == "http://127.0.0.1:9100"
+    print_table(shop, "admin@pasar.local", "pw")
+    assert f"mail:     written to {tmp_path.resolve() / 'mail'}" in capsys.readouterr().out
+
+    monkeypatch.setenv("USERS_STOREFRONT_URL", "https://toko.example")
+    monkeypatch.setenv("USERS_MAIL_TRANSPORT", "smtp")
+    env = child_environment(shop, load_secrets(tmp_path))
+    assert env["users"]["USERS_STOREFRONT_URL"] == "https://toko.example"
+    print_table(shop, "admin@pasar.local", "pw")
+    assert "mail:     sent by SMTP" in capsys.readouterr().out

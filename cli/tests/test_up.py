@@ -87,3 +87,12 @@ def test_sigterm_stops_everything_with_exit_code_zero(tmp_path: Path) -> None:
     shop = start_shop(tmp_path / "var", free_base_port())
     shop.process.send_signal(signal.SIGTERM)
     assert shop.process.wait(timeout=30) == 0
+    # Each child was stopped gracefully (SIGTERM, its own shutdown), none killed.
+    deadline = time.monotonic() + 5  # the output is read by a thread
+    while time.monotonic() < deadline:
+        stopped = [line for line in shop.output if "of the grace period unused" in line]
+        if len(stopped) == 4:
+            break
+        time.sleep(0.1)
+    names = sorted(line.split()[2] for line in stopped)
+    assert names == ["orders", "products", "users", "web"], "".join(shop.output[-30:])

@@ -262,6 +262,8 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 command,
                 env={**os.environ, **self.env},
+                # Beside its log: whatever it writes by default (mail files) stays there.
+                cwd=self.log_path.parent,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,

@@ -87,3 +87,17 @@ def test_order_ship_complete_and_notifications(shop: RunningShop) -> None:
 
     notes = eventually(three_notifications)
     assert [n["status"] for n in notes] == ["completed", "shipped", "processing"]
+
+    # `pasar up` writes mail as .eml files into its data dir and logs their links.
+    short = order["id"].replace("-", "")[:8].upper()
+
+    def order_mail() -> list[str] | None:
+        mail = [p.read_text() for p in (shop.data_dir / "mail").glob("*.eml")]
+        mine = [text for text in mail if f"#{short}" in text]
+        return mine if len(mine) == 4 else None  # three to the customer, one to the admin
+
+    mail = eventually(order_mail)
+    assert sum(f"To: {ADMIN_EMAIL}" in text for text in mail) == 1
+    link = f"{shop.url('web')}/orders/{order['id']}"
+    assert sum(link in text for text in mail) == 3
+    assert any(link in line and "mail to" in line for line in shop.output)

@@ -28,6 +28,7 @@ from pasar_kit.observability import (
     UnexpectedErrorMiddleware,
 )
 from pasar_kit.problems import DependencyUnavailable, Problem
+from pasar_kit.tracing import TracingMiddleware
 from pasar_web import i18n
 from pasar_web.api import ApiProblem, Services
 from pasar_web.assets import Assets
@@ -147,6 +148,7 @@ def _install_middleware(
         https=settings.secure_cookies,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(TracingMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
 

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pasar_kit.auth import CurrentPrincipal, TokenVerifier
 from pasar_kit.db import Database
 from pasar_kit.guards import NulGuardMiddleware
+from pasar_kit.lifecycle import shutdown
 from pasar_kit.middleware import ApiHeadersMiddleware, HeadMiddleware, UploadRoute
 from pasar_kit.observability import (
     BodyLimitMiddleware,
@@ -38,6 +39,7 @@ from pasar_kit.problems import (
     problem_response,
     problems,
 )
+from pasar_kit.tracing import TracingMiddleware
 
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
 ReadyChecks = Sequence[ReadyCheck] | Mapping[str, ReadyCheck]
@@ -131,7 +133,8 @@ def service_app(
     app.state.metrics = metrics
     checks = {"database": _database_ready, **_named(ready_checks)}
 
-    # Added innermost first: the request id (outermost) must exist before anything logs;
+    # Added innermost first: the request id (outermost) must exist before anything logs
+    # (the request's span takes it as an attribute);
     # metrics see a HEAD as a HEAD; every answer below, refusals included, gets the API
     # headers and loses its body on a HEAD.
     app.add_middleware(NulGuardMiddleware, uploads=uploads)
@@ -140,6 +143,7 @@ def service_app(
     app.add_middleware(ApiHeadersMiddleware)
     app.add_middleware(HeadMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(TracingMiddleware)  # so the access line carries the trace id
     app.add_middleware(RequestIdMiddleware)
 
     install_operations(app, name, metrics=metrics, ready_checks=checks, metrics_token=metrics_token)
@@ -192,7 +196,12 @@ def install_operations(
     )
     async def readyz(request: Request) -> Response:
         """200 only when the database (if any) and the required configuration are usable;
-        the 503 names what is down (``checks``), never how the code failed."""
+        the 503 names what is down (``checks``), never how the code failed; from the
+        shutdown signal on it is always 503, so a balancer stops sending."""
+        if shutdown.draining:
+            return problem_response(
+                ServiceUnavailable("Shutting down.", checks={"shutdown": "draining"})
+            )
         states = await _readiness(request.app, checks)
         down = [check_name for check_name, state in states.items() if state == "down"]
         if down:

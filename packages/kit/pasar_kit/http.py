@@ -5,7 +5,8 @@ against ~1 ms with httpx on this machine (see ``bench/http_client.py``).
 
 Every call has a connect and a total timeout; only idempotent calls are retried (with
 exponential backoff and jitter); a circuit opens after repeated failures so a dead
-dependency costs nothing but an immediate 503. The caller's request id travels along.
+dependency costs nothing but an immediate 503. The caller's request id travels along, and
+with tracing on each attempt is a client span whose ``traceparent`` is sent too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import aiohttp
 
 from pasar_kit.observability import current_request_id
 from pasar_kit.problems import DependencyUnavailable
+from pasar_kit.tracing import client_span, record_status
 
 log = logging.getLogger("pasar.http")
 
@@ -215,20 +217,23 @@ class ServiceClient:
             headers["X-Request-ID"] = rid
         if authenticated and self.credentials is not None:
             headers["Authorization"] = f"Bearer {await self.credentials.token()}"
-        try:
-            async with self._http().request(
-                method,
-                self.base_url + path,
-                json=body.json if body.form is None and body.files is None else None,
-                data=body.data(),
-                params=body.params,
-                headers=headers,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                reply_headers = dict(response.headers)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _Failure(f"{type(exc).__name__}: {exc}") from exc
+        url = self.base_url + path
+        with client_span(self.name, method, url, headers) as span:
+            try:
+                async with self._http().request(
+                    method,
+                    url,
+                    json=body.json if body.form is None and body.files is None else None,
+                    data=body.data(),
+                    params=body.params,
+                    headers=headers,
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    reply_headers = dict(response.headers)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise _Failure(f"{type(exc).__name__}: {exc}") from exc
+            record_status(span, status)
         if status >= 500 or (status == 429 and self.throttling_is_failure):
             raise _Failure(f"HTTP {status}")
         parsed: Any = None

@@ -1,4 +1,5 @@
-"""Request ids, JSON logs that carry them, Prometheus metrics and the body-size guard.
+"""Request ids, JSON logs that carry them (and the trace id when tracing is on),
+Prometheus metrics and the body-size guard.
 
 All middleware here is plain ASGI: ``BaseHTTPMiddleware`` costs a task per request.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.responses import Response
 from starlette.routing import Match
@@ -28,7 +30,7 @@ access_log = logging.getLogger("pasar.access")
 error_log = logging.getLogger("pasar.errors")
 request_id_var: ContextVar[str | None] = ContextVar("pasar_request_id", default=None)
 
-_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -192,12 +194,12 @@ class MetricsMiddleware(HttpMiddleware):
             await self.app(scope, receive, send_status)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope["method"]
             self.metrics.requests.labels(self.metrics.service, method, route, str(status)).inc()
             self.metrics.latency.labels(self.metrics.service, method, route).observe(elapsed)
             # Probes and scrapes would drown the log; they stay at DEBUG.
-            level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
+            level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
             access_log.log(
                 level,
                 "%s %s %d %.1fms",
@@ -209,7 +211,7 @@ class MetricsMiddleware(HttpMiddleware):
             )
 
 
-def _route_template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The matched route's path template, so ids do not explode label cardinality."""
     # The router leaves the route it picked in the scope; routes added with
     # include_router are only reachable that way (their wrapper has no path).
@@ -237,6 +239,9 @@ class JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             entry["request_id"] = rid
+        trace_id = getattr(record, "trace_id", None) or _trace_id()
+        if trace_id:
+            entry["trace_id"] = trace_id
         service = getattr(record, "service", None)
         if service:
             entry["service"] = service
@@ -248,6 +253,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _trace_id() -> str | None:
+    """The trace id of the span in progress (the no-op API's invalid span when tracing is
+    off: one context lookup)."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else None
+
+
 class _ServiceFilter(logging.Filter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -256,18 +268,21 @@ class _ServiceFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.request_id = request_id_var.get() or "-"
+        trace_id = _trace_id()
+        record.trace_id = trace_id
+        record.trace = f" trace={trace_id}" if trace_id else ""
         return True
 
 
 def configure_logging(service: str, *, level: str = "INFO", json_format: bool = True) -> None:
-    """Log to stderr, one JSON object a line carrying the request id."""
+    """Log to stderr, one JSON object a line carrying the request id and trace id."""
     handler = logging.StreamHandler(sys.stderr)
     if json_format:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
             logging.Formatter(
-                "%(asctime)s %(service)-8s %(levelname)-7s [%(request_id)s] %(message)s"
+                "%(asctime)s %(service)-8s %(levelname)-7s [%(request_id)s%(trace)s] %(message)s"
             )
         )
     handler.addFilter(_ServiceFilter(service))

@@ -7,6 +7,8 @@ limit either. ``BoundedHttpToolsProtocol`` counts the head as it arrives and ans
 (a problem, like every other refusal) as soon as it is too big, then closes the
 connection, so at most one read of the socket (64 KiB) past the limit is ever held.
 
+``GracefulServer`` is uvicorn's server with the shop's shutdown: see ``serve``.
+
 uvicorn also trusts ``X-Forwarded-For`` from 127.0.0.1 unless told otherwise, and every
 client of ``pasar up`` comes from 127.0.0.1: anyone could pick the address the login
 throttle counts. ``server_options`` trusts forwarding headers only from the addresses
@@ -18,12 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import socket
+import time
+from types import FrameType
 from typing import Any, ClassVar
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pasar_kit.lifecycle import shutdown
 from pasar_kit.problems import PROBLEM_JSON, HeaderFieldsTooLarge
+from pasar_kit.tracing import shutdown_tracing
 
 log = logging.getLogger("pasar.server")
 
@@ -164,3 +173,51 @@ def server_options(
         "server_header": False,
         "timeout_keep_alive": KEEPALIVE_SECONDS,
     }
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, shutting down the shop's way on SIGTERM (or Ctrl-C):
+
+    1. the process is marked draining (``pasar_kit.lifecycle``): ``/readyz`` answers 503;
+    2. after ``delay`` seconds (0 by default; on SIGTERM only) uvicorn's own shutdown
+       runs: the listening socket closes, idle connections close, requests in flight
+       finish, for whatever is left of ``grace`` (then they are cancelled);
+    3. the app's lifespan ends: background jobs finish their current batch within what is
+       still left, and connections to databases and other services close.
+
+    A second Ctrl-C forces the exit, as in uvicorn.
+    """
+
+    def __init__(self, config: uvicorn.Config, *, grace: float, delay: float = 0.0) -> None:
+        super().__init__(config)
+        self.grace = grace
+        self.delay = min(delay, grace)
+        self._exit_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        first = not shutdown.draining
+        shutdown.begin(self.grace)
+        if first and self.delay > 0 and sig == signal.SIGTERM:
+            # Keep serving a little while balancers see the 503 and stop sending; the
+            # exit itself is decided on the server's next tick (no work in a handler).
+            self._captured_signals.append(sig)
+            self._exit_at = time.monotonic() + self.delay
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._exit_at is not None and time.monotonic() >= self._exit_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        shutdown.begin(self.grace)  # also when the exit came otherwise than by a signal
+        # Requests in flight get what is left of the grace period, the jobs the rest.
+        left = shutdown.time_left()
+        self.config.timeout_graceful_shutdown = max(1, int(left))
+        log.info("shutting down: finishing requests in flight (%.1fs left of the grace)", left)
+        await super().shutdown(sockets)
+        # The process ends by its own signal next, which runs no exit hooks: send the
+        # last spans now.
+        shutdown_tracing()
+        log.info("stopped, %.1fs of the grace period unused", shutdown.time_left())

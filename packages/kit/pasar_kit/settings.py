@@ -7,6 +7,8 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pasar_kit.lifecycle import DEFAULT_GRACE_SECONDS
+
 Environment = Literal["development", "test", "production"]
 
 # Values that must never protect a real deployment.
@@ -38,6 +40,21 @@ class ProcessSettings(BaseSettings):
     # the server answers 431 before the app sees the request (``pasar_kit.server``).
     max_header_bytes: int = Field(default=32_768, ge=4_096, le=1_048_576)
     max_header_count: int = Field(default=100, ge=16, le=1_000)
+
+    # Shutdown (SIGTERM): ``/readyz`` answers 503 at once; the server keeps serving for
+    # ``shutdown_delay_seconds`` (so a balancer notices first; off by default), then takes
+    # no new connection, finishes the requests in flight and the background jobs' current
+    # batch, and exits within ``shutdown_grace_seconds`` of the signal (delay included).
+    # Keep the grace below the orchestrator's own (Kubernetes: 30 s) or it kills first.
+    shutdown_grace_seconds: float = Field(default=DEFAULT_GRACE_SECONDS, ge=1, le=600)
+    shutdown_delay_seconds: float = Field(default=0.0, ge=0, le=60)
+
+    # Traces (``pasar_kit.tracing``): exported over OTLP/HTTP when an endpoint is set here
+    # or in the standard OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    # off, at no cost, otherwise. The base URL of a collector, e.g. http://127.0.0.1:4318.
+    otlp_endpoint: str | None = None
+    # The share of new traces recorded; a call that arrives traced keeps its caller's choice.
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     # ``GET /metrics`` wants ``Authorization: Bearer <token>`` when set; unset, it answers
     # loopback callers only.

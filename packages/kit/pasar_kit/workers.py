@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Row, Select, Table, update
 
 from pasar_kit.db import Database, retrying, skip_locked
+from pasar_kit.lifecycle import shutdown
 
 log = logging.getLogger("pasar.workers")
 
@@ -47,35 +48,56 @@ async def claim_with_lease(
 
 
 class Periodic:
+    """One job run on its tick, at once when nudged, and again at once after a full batch.
+
+    Stopping never cuts a batch short: a run in progress (a claim, HTTP calls, the commit
+    that records them) finishes first, within the timeout; a job waiting for its tick
+    stops at once.
+    """
+
     def __init__(self, name: str, job: Callable[[], Awaitable[int]], interval: float) -> None:
         self.name = name
         self.job = job
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._running = False
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._loop(), name=self.name)
 
     def nudge(self) -> None:
         """Run the job now rather than at the next tick (new work just arrived)."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        if self._task is None:
+    async def stop(self, within: float = 10.0) -> None:
+        """Let the current batch finish (for at most ``within`` seconds), then end."""
+        task = self._task
+        if task is None:
             return
-        self._task.cancel()
+        self._stopping = True
+        if self._running:
+            # ``wait`` rather than ``wait_for``: a timeout must not cancel the batch here,
+            # only below, once it had its time.
+            await asyncio.wait({task}, timeout=within)
+            if not task.done():
+                log.warning("background job %s outlived the grace period; cancelled", self.name)
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+            await task
+        self._task = None
 
     async def _loop(self) -> None:
         # Replicas started together should not tick in lockstep (a nudge still wakes it).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=random.uniform(0, self.interval / 2))
-        while True:
+        while not self._stopping:
             # Cleared before the run, not after: a nudge that arrives while the job runs
             # must cause another run, not wait for the next tick.
             self._wake.clear()
+            self._running = True
             try:
                 done = await self.job()
             except asyncio.CancelledError:
@@ -83,6 +105,10 @@ class Periodic:
             except Exception:
                 log.exception("background job %s failed; it runs again next tick", self.name)
                 done = 0
+            finally:
+                self._running = False
+            if self._stopping:
+                return
             if done:
                 continue  # a full batch: there may be more waiting
             with contextlib.suppress(TimeoutError):
@@ -102,9 +128,11 @@ class Jobs:
         for job in self._jobs.values():
             job.start()
 
-    async def stop(self) -> None:
-        for job in self._jobs.values():
-            await job.stop()
+    async def stop(self, within: float | None = None) -> None:
+        """Stop every job together: each finishes its current batch within ``within``
+        seconds (default: what is left of the process's shutdown grace period)."""
+        limit = shutdown.time_left() if within is None else within
+        await asyncio.gather(*(job.stop(limit) for job in self._jobs.values()))
 
     def nudge(self, name: str) -> None:
         """Run a job now (new work was just committed) rather than at its next tick."""

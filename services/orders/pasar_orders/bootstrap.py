@@ -245,5 +245,6 @@ def build_runtime(settings: Settings) -> Runtime:
             reservation_ttl_seconds=ttl,
             stale_claim_after=timedelta(seconds=2 * settings.placing_deadline_seconds),
             max_unpaid_orders=settings.max_unpaid_orders if settings.payments_enabled else None,
+            require_verified_email=settings.require_verified_email,
         ),
     )

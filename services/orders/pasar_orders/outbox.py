@@ -11,7 +11,14 @@ hands events to the User-Service at least once (it dedupes on ``event_id``):
 * safe with several replicas: rows are claimed with ``FOR UPDATE SKIP LOCKED`` (SQLite
   serialises writers instead) and leased by pushing ``next_attempt_at`` forward, so the
   HTTP calls happen outside any transaction and a crashed relay's claim simply lapses;
-* with exponential backoff while the User-Service is down.
+* with exponential backoff while the User-Service is down;
+* traced: each row keeps the ``traceparent`` of the request that wrote it, and the call
+  that delivers it continues that trace (a batch of events from several traces gets a
+  trace of its own, linked both ways with each of theirs).
+
+Each event carries what the order's mail shows (``order``: the lines, the total and the
+note of that status change, e.g. a tracking note), read for the whole batch in two
+queries when it is handed over, not stored in the outbox.
 """
 
 from __future__ import annotations
@@ -28,9 +35,10 @@ from sqlalchemy import Select, and_, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
+from pasar_kit.tracing import current_traceparent, span_for_batch, span_from_traceparent
 from pasar_kit.workers import claim_with_lease
 from pasar_orders.remote import NOTIFY_BATCH_LIMIT, BatchRefused, UsersApi
-from pasar_orders.tables import outbox
+from pasar_orders.tables import order_lines, orders, outbox, status_history
 
 log = logging.getLogger("pasar.orders.outbox")
 
@@ -87,12 +95,19 @@ async def enqueue(
             "occurred_at": at,
             "attempts": 0,
             "next_attempt_at": at,
+            "traceparent": current_traceparent(),
         },
     )
 
 
-def _event(row: Any) -> dict[str, Any]:
-    return {
+# The User-Service takes at most this many lines in a notification's ``order``.
+MAIL_LINES_LIMIT = 200
+
+
+def _event(
+    row: Any, summaries: dict[tuple[str, str], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    event = {
         "event_id": row.event_id,
         "user_id": row.user_id,
         "type": row.type,
@@ -100,6 +115,69 @@ def _event(row: Any) -> dict[str, Any]:
         "status": row.status,
         "message": row.message,
         "occurred_at": row.occurred_at.isoformat().replace("+00:00", "Z"),
+    }
+    summary = (summaries or {}).get((row.order_id, row.status))
+    if summary is not None:
+        event["order"] = summary
+    return event
+
+
+async def order_summaries(
+    db: Database, rows: Sequence[Any]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (order id, status) of ``rows``: the order's lines and total and the note of
+    that status change (the latest, were there several), for the mail."""
+    order_ids = sorted({row.order_id for row in rows})
+    if not order_ids:
+        return {}
+    async with db.read() as conn:
+        lines = (
+            await conn.execute(
+                select(
+                    orders.c.id,
+                    orders.c.total,
+                    order_lines.c.product_id,
+                    order_lines.c.name,
+                    order_lines.c.quantity,
+                    order_lines.c.unit_price,
+                    order_lines.c.line_total,
+                )
+                .select_from(orders.outerjoin(order_lines, order_lines.c.order_id == orders.c.id))
+                .where(orders.c.id.in_(order_ids))
+                .order_by(orders.c.id, order_lines.c.line_no)
+            )
+        ).all()
+        notes = (
+            await conn.execute(
+                select(status_history.c.order_id, status_history.c.status, status_history.c.note)
+                .where(status_history.c.order_id.in_(order_ids))
+                .order_by(status_history.c.id)
+            )
+        ).all()
+    totals: dict[str, int] = {}
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        totals[line.id] = int(line.total)
+        shown = listed.setdefault(line.id, [])
+        if line.product_id is not None and len(shown) < MAIL_LINES_LIMIT:
+            shown.append(
+                {
+                    "product_id": line.product_id,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_price": int(line.unit_price),
+                    "line_total": int(line.line_total),
+                }
+            )
+    noted = {(note.order_id, note.status): note.note for note in notes}
+    return {
+        (row.order_id, row.status): {
+            "lines": listed[row.order_id],
+            "total": totals[row.order_id],
+            "note": noted.get((row.order_id, row.status)),
+        }
+        for row in rows
+        if row.order_id in totals
     }
 
 
@@ -127,7 +205,12 @@ async def relay_outbox(
     )
     if not rows:
         return 0
-    results = await _hand_over(users, rows)
+    try:
+        summaries = await order_summaries(db, rows)
+    except Exception:  # the mail goes without lines rather than the notification waiting
+        log.exception("could not read the orders of %d events", len(rows))
+        summaries = {}
+    results = await _hand_over(users, rows, summaries)
     delivered: list[int] = []
     retries: dict[int, datetime] = {}
     for row, result in zip(rows, results, strict=True):
@@ -150,7 +233,9 @@ class Undelivered(Exception):
     """The User-Service did not store an event (it named a user it does not know)."""
 
 
-async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException | None]:
+async def _hand_over(
+    users: UsersApi, rows: Sequence[Any], summaries: dict[tuple[str, str], dict[str, Any]]
+) -> list[BaseException | None]:
     """Hand the events to the User-Service, one request per ``NOTIFY_BATCH_LIMIT``; per
     row, None when users has it (stored now or before), else why not.
 
@@ -161,10 +246,11 @@ async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException
     for start in range(0, len(rows), NOTIFY_BATCH_LIMIT):
         chunk = rows[start : start + NOTIFY_BATCH_LIMIT]
         try:
-            answered = await users.notify_many([_event(row) for row in chunk])
+            with span_for_batch("outbox deliver", [row.traceparent for row in chunk]):
+                answered = await users.notify_many([_event(row, summaries) for row in chunk])
         except BatchRefused:
             outcomes += await asyncio.gather(
-                *(users.notify(_event(row)) for row in chunk), return_exceptions=True
+                *(_notify_one(users, row, summaries) for row in chunk), return_exceptions=True
             )
             continue
         except Exception as exc:  # users down or confused: every event of it waits
@@ -174,6 +260,13 @@ async def _hand_over(users: UsersApi, rows: Sequence[Any]) -> list[BaseException
             outcome = answered.get(row.event_id, "missing from the answer")
             outcomes.append(None if outcome in ("stored", "duplicate") else Undelivered(outcome))
     return outcomes
+
+
+async def _notify_one(
+    users: UsersApi, row: Any, summaries: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    with span_from_traceparent("outbox deliver", row.traceparent):
+        await users.notify(_event(row, summaries))
 
 
 def _due(now: datetime, batch_size: int) -> Select[Any]:
@@ -191,6 +284,7 @@ def _due(now: datetime, batch_size: int) -> Select[Any]:
             outbox.c.message,
             outbox.c.occurred_at,
             outbox.c.attempts,
+            outbox.c.traceparent,
         )
         .where(
             outbox.c.delivered_at.is_(None),

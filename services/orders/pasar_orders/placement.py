@@ -6,7 +6,8 @@
    key's claim when there is one; with payments on it takes one of the customer's
    unpaid-order slots in a transaction of its own, or the placement is refused (409
    ``too_many_unpaid_orders``) before anything is reserved;
-4. the User-Service confirms the user exists and is active (if not, the row goes);
+4. the User-Service confirms the user exists and is active, and, when the shop asks for
+   it, that their email is verified (if not, the row goes);
 5. the Product-Service reserves the stock, keyed by the order id; without a payment
    provider the same call commits it (``commit: true``), with one the hold lasts
    through the payment window;
@@ -36,6 +37,7 @@ from pasar_kit.db import Database, retrying
 from pasar_kit.problems import DependencyUnavailable, Problem
 from pasar_orders import idempotency
 from pasar_orders.problems import (
+    EmailNotVerified,
     OrderTotalTooLarge,
     TooManyOfOneProduct,
     TooManyUnpaidOrders,
@@ -76,6 +78,8 @@ class PlacementPolicy:
     # How many orders a customer may have holding stock unpaid; None: no cap (orders
     # are not paid online, so none waits for a payment).
     max_unpaid_orders: int | None = None
+    # Only accounts with a verified email may order (403 email_not_verified).
+    require_verified_email: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,8 @@ async def _saga(
         user = await users.user(draft.user_id)
         if user is None or not user.active:
             raise UserInactive("This account is unknown or deactivated.")
+        if policy.require_verified_email and not user.email_verified:
+            raise EmailNotVerified("Verify your email address first; we can send a new link.")
     except Exception:
         await _drop(db=db, order_id=draft.order_id)
         raise

@@ -17,6 +17,14 @@ class UserInactive(Problem):
     title = "This account cannot place orders"
 
 
+class EmailNotVerified(Problem):
+    """The shop asks for a verified email before an order (``require_verified_email``)."""
+
+    status = 403
+    code = "email_not_verified"
+    title = "Verify your email address before placing an order"
+
+
 class NotOrderOwner(Problem):
     status = 403
     code = "not_order_owner"

@@ -72,7 +72,9 @@ async def place(
         ),
     ] = None,
 ) -> JSONResponse:
-    """Place an order: prices come from the Product-Service, stock is reserved."""
+    """Place an order: prices come from the Product-Service, stock is reserved. 403
+    ``user_inactive`` for a deactivated account, ``email_not_verified`` for an account
+    whose email is not verified when the shop requires it."""
     placed = await place_order(
         db=runtime.db,
         users=runtime.users,

@@ -46,6 +46,9 @@ class Settings(ServiceSettings):
     # How many orders one customer may have waiting for payment (each holds stock) at
     # once; one more is 409 too_many_unpaid_orders, refused before anything is held.
     max_unpaid_orders: int = Field(default=3, ge=1, le=100)
+    # Refuse orders (403 email_not_verified) from accounts whose email address is not
+    # verified yet. Off by default, so the demo and older clients keep working.
+    require_verified_email: bool = False
     # A placement still "placing" after this long is considered crashed and recovered.
     placing_deadline_seconds: int = 60
     # Idempotency keys are kept at least this long (the contract says 24 hours).

@@ -112,6 +112,9 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("delivered_at", UTCDateTime(), nullable=True),
+    # The W3C traceparent of the request that made the change (null when tracing is off):
+    # the relay's delivery joins that trace.
+    Column("traceparent", String(64), nullable=True),
     Index("ix_outbox_pending", "delivered_at", "next_attempt_at"),
     Index("ix_outbox_order", "order_id", "id"),
 )

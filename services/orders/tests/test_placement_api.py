@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from orders_support import Shop
+from orders_support import Shop, ShopFactory
 from sqlalchemy import func, insert, select
 from testdata import ADDRESS
 
@@ -13,6 +14,7 @@ from pasar_kit.db import Database, utcnow
 from pasar_orders.status import PLACING
 from pasar_orders.tables import orders
 from pasar_products.tables import reservations
+from pasar_users import email_tokens
 
 
 async def test_place_order_snapshots_prices_and_holds_stock(orders_shop: Shop) -> None:
@@ -147,6 +149,54 @@ async def test_inactive_user_cannot_order(orders_shop: Shop) -> None:
         # own or was written with the key's claim.
         assert await _order_rows(shop) == 0
     assert await shop.stock(shirt["id"]) == 4
+
+
+async def _verify_email(shop: Shop, user_id: str, email: str) -> None:
+    """Click the verification link, minted as the User-Service's mail sender mints it."""
+    assert shop.users_service.app is not None
+    users_db: Database = shop.users_service.app.state.db
+    async with users_db.write() as conn:
+        token = await email_tokens.issue(
+            conn,
+            user_id=user_id,
+            purpose="verify_email",
+            email=email,
+            now=utcnow(),
+            ttl=timedelta(hours=1),
+        )
+    response = await shop.http.post(
+        f"{shop.users_service.url}/auth/verify-email", json={"token": token}
+    )
+    assert response.status_code == 204, response.text
+
+
+async def test_an_unverified_account_cannot_order_when_the_shop_requires_it(
+    orders_shop_factory: ShopFactory,
+) -> None:
+    async with orders_shop_factory(require_verified_email=True) as shop:
+        buyer = await shop.customer()
+        shirt = await shop.product(stock=4)
+        for key in (None, "unverified-1"):
+            response = await shop.place(buyer, [(shirt["id"], 1)], key=key)
+            assert response.status_code == 403, response.text
+            assert response.json()["code"] == "email_not_verified"
+            assert await _order_rows(shop) == 0
+        assert await shop.stock(shirt["id"]) == 4  # refused before anything was held
+        await _verify_email(shop, buyer.id, buyer.email)
+        response = await shop.place(buyer, [(shirt["id"], 1)])
+        assert response.status_code == 201, response.text
+        assert await shop.stock(shirt["id"]) == 3
+
+
+async def test_an_unverified_account_orders_when_the_shop_does_not_require_it(
+    orders_shop: Shop,
+) -> None:
+    shop = orders_shop
+    buyer = await shop.customer()  # registered just now: not verified
+    shirt = await shop.product(stock=4)
+    response = await shop.place(buyer, [(shirt["id"], 1)])
+    assert response.status_code == 201, response.text
+    assert await shop.stock(shirt["id"]) == 3
 
 
 async def test_tokens_are_required_and_services_cannot_order(orders_shop: Shop) -> None:

@@ -1,4 +1,7 @@
-"""User accounts: registration, profiles, passwords, roles and activation."""
+"""User accounts: registration, profiles, passwords, roles and activation, and the
+account mail around them (verifying the address, resetting a forgotten password, the
+security notices). Mail is only written to the outbox here, in the transaction of what
+caused it; the links are minted by the sender when it sends (see the README)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import idna
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -15,12 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Clock, Database, retrying
 from pasar_kit.problems import Forbidden, Unauthorized
+from pasar_users import email_tokens
+from pasar_users.mail import outbox
 from pasar_users.passwords import Passwords
 from pasar_users.problems import (
     AccountInactive,
     CurrentPasswordRequired,
+    EmailAlreadyVerified,
     EmailTaken,
     HashingBusy,
+    InvalidToken,
     LastAdmin,
     UserNotFound,
     WrongPassword,
@@ -31,6 +38,11 @@ from pasar_users.tokens import revoke_user_families
 
 CUSTOMER = "customer"
 ADMIN = "admin"
+
+Language = Literal["id", "en"]
+DEFAULT_LANGUAGE: Language = "id"
+# A link token is 43 characters (32 random bytes); anything much longer is no token.
+TOKEN_MAX_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,9 @@ class User:
     role: str
     active: bool
     created_at: datetime
+    email_verified: bool
+    order_emails: bool
+    language: str
 
 
 _PUBLIC = (
@@ -54,12 +69,26 @@ _PUBLIC = (
     users.c.role,
     users.c.active,
     users.c.created_at,
+    users.c.email_verified_at,
+    users.c.order_emails,
+    users.c.language,
 )
-_PUBLIC_NAMES = [column.name for column in _PUBLIC]
 
 
 def _user(row: AnyRow) -> User:
-    return User(**{name: getattr(row, name) for name in _PUBLIC_NAMES})
+    return User(
+        id=row.id,
+        email=row.email,
+        full_name=row.full_name,
+        phone=row.phone,
+        address=row.address,
+        role=row.role,
+        active=row.active,
+        created_at=row.created_at,
+        email_verified=row.email_verified_at is not None,
+        order_emails=bool(row.order_emails),
+        language=row.language,
+    )
 
 
 def normalize_email(email: str) -> str:
@@ -96,7 +125,12 @@ async def _insert_user(
     full_name: str,
     role: str,
     now: datetime,
+    language: Language = DEFAULT_LANGUAGE,
+    verified: bool = False,
+    address: str = UNKNOWN_ADDRESS,
 ) -> User:
+    """The account row and, unless it starts ``verified``, its verification email (one
+    transaction: no account without its mail, no mail without its account)."""
     user_id = str(uuid.uuid4())
     email = normalize_email(email)
     values = {
@@ -110,11 +144,24 @@ async def _insert_user(
         "active": True,
         "created_at": now,
         "updated_at": now,
+        "email_verified_at": now if verified else None,
+        "order_emails": True,
+        "language": language,
     }
 
     async def insert_row() -> None:
         async with db.write() as conn:
             await conn.execute(insert(users).values(values))
+            if not verified:
+                await outbox.enqueue(
+                    conn,
+                    template="verify_email",
+                    recipient=email,
+                    language=language,
+                    now=now,
+                    user_id=user_id,
+                )
+                await Throttle.verification_sent(conn, user_id=user_id, address=address, now=now)
 
     try:
         await retrying(insert_row)
@@ -130,6 +177,9 @@ async def _insert_user(
         role=role,
         active=True,
         created_at=now,
+        email_verified=verified,
+        order_emails=True,
+        language=language,
     )
 
 
@@ -143,9 +193,12 @@ async def register(
     now: datetime,
     throttle: Throttle | None = None,
     address: str = UNKNOWN_ADDRESS,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> User:
-    """A new customer, created at ``now``. Counted per address before the (expensive)
-    hash is made; trusted callers (the command line's demo seed) pass no throttle."""
+    """A new customer, created at ``now``, with a verification email in the outbox (the
+    caller nudges the sender once this returns). Counted per address before the
+    (expensive) hash is made; trusted callers (the command line's demo seed) pass no
+    throttle."""
     attempt = await throttle.registration(address=address) if throttle is not None else None
     try:
         password_hash = await passwords.hash(password)
@@ -160,6 +213,8 @@ async def register(
         full_name=full_name,
         role=CUSTOMER,
         now=now,
+        language=language,
+        address=address,
     )
 
 
@@ -273,13 +328,15 @@ async def update_profile(
     now: datetime,
     current_password: str | None = None,
 ) -> User:
-    """Edit ``full_name``, ``phone``, ``address`` and ``email`` (409 if the email is taken),
-    stamped as updated at ``now``.
+    """Edit ``full_name``, ``phone``, ``address``, ``email`` (409 if the email is taken),
+    ``order_emails`` and ``language``, stamped as updated at ``now``.
 
     A new email needs the current password: the email is where a password reset would
-    go, so changing it with a stolen access token alone would take the account over.
+    go, so changing it with a stolen access token alone would take the account over. It
+    is unverified until its link is clicked; the old address is told of the change and
+    the new one gets a verification email (the caller nudges the sender).
     """
-    allowed = {k: v for k, v in changes.items() if k in ("full_name", "phone", "address", "email")}
+    allowed = {k: v for k, v in changes.items() if k in _EDITABLE}
     confirmed_hash: str | None = None
     if "email" in allowed:
         allowed["email"] = normalize_email(allowed["email"])
@@ -305,16 +362,43 @@ async def update_profile(
                 raise AccountInactive()
             if confirmed_hash is not None and row.password_hash != confirmed_hash:
                 raise WrongPassword()  # the password changed since we checked it
-            if allowed:
+            new_email = allowed.get("email")
+            moved = new_email is not None and new_email != row.email
+            values = {**allowed, "email_verified_at": None} if moved else allowed
+            if values:
                 await conn.execute(
-                    update(users).where(users.c.id == user_id).values(**allowed, updated_at=now)
+                    update(users).where(users.c.id == user_id).values(**values, updated_at=now)
                 )
+            if moved:
+                assert new_email is not None
+                language = allowed.get("language", row.language)
+                await outbox.enqueue(
+                    conn,
+                    template="email_changed",
+                    recipient=row.email,
+                    language=language,
+                    now=now,
+                    context={"new_email": new_email},
+                    user_id=user_id,
+                )
+                await outbox.enqueue(
+                    conn,
+                    template="verify_email",
+                    recipient=new_email,
+                    language=language,
+                    now=now,
+                    user_id=user_id,
+                )
+                await Throttle.verification_sent(conn, user_id=user_id, address=address, now=now)
 
     try:
         await retrying(apply)
     except IntegrityError as exc:
         raise EmailTaken("An account with this email already exists.") from exc
     return await get_user(db=db, user_id=user_id)
+
+
+_EDITABLE = ("full_name", "phone", "address", "email", "order_emails", "language")
 
 
 async def _locked_user(conn: AsyncConnection, user_id: str) -> AnyRow:
@@ -340,8 +424,9 @@ async def change_password(
     clock: Clock,
 ) -> None:
     """Set a new password after checking the current one (throttled per account); every
-    refresh token dies and every access token issued until now is revoked. The instant
-    of the change is read from ``clock`` under the user's row lock."""
+    refresh token dies and every access token issued until now is revoked, and a
+    ``password_changed`` notice goes to the account's address (the caller nudges the
+    sender). The instant of the change is read from ``clock`` under the user's row lock."""
     current_hash = await confirm_password(
         db=db,
         passwords=passwords,
@@ -366,6 +451,127 @@ async def change_password(
                 .values(password_hash=new_hash, updated_at=now, tokens_not_before=now)
             )
             await revoke_user_families(conn, user_id=user_id, now=now)
+            await _password_changed_notice(conn, row, now=now)
+
+    await retrying(apply)
+
+
+async def _password_changed_notice(conn: AsyncConnection, row: AnyRow, *, now: datetime) -> None:
+    await outbox.enqueue(
+        conn,
+        template="password_changed",
+        recipient=row.email,
+        language=row.language,
+        now=now,
+        user_id=row.id,
+    )
+
+
+async def verify_email(*, db: Database, token: str, now: datetime) -> None:
+    """Mark the address verified with a link's token (one transaction): 400
+    ``invalid_token`` when the token is unknown, used, voided or expired, or was mailed
+    to an address the account no longer has, or the account is deactivated."""
+
+    async def apply() -> None:
+        async with db.write() as conn:
+            redeemed = await email_tokens.redeem(conn, token=token, purpose="verify_email", now=now)
+            if redeemed is None:
+                raise InvalidToken()
+            row = await _locked_user(conn, redeemed.user_id)
+            if not row.active or row.email != redeemed.email:
+                raise InvalidToken()  # rolled back: the token stays as it was
+            if row.email_verified_at is None:
+                await conn.execute(
+                    update(users)
+                    .where(users.c.id == row.id)
+                    .values(email_verified_at=now, updated_at=now)
+                )
+
+    await retrying(apply)
+
+
+async def request_verification(
+    *, db: Database, throttle: Throttle, user_id: str, address: str, now: datetime
+) -> None:
+    """Another verification email for the signed-in user: 409 when the address is
+    already verified, 429 past the resend limits (``Throttle.verification_email``)."""
+    if (await get_user(db=db, user_id=user_id)).email_verified:
+        raise EmailAlreadyVerified("Your email address is already verified.")
+    await throttle.verification_email(user_id=user_id, address=address)
+    async with db.write() as conn:
+        row = await _locked_user(conn, user_id)
+        if row.email_verified_at is not None:
+            raise EmailAlreadyVerified("Your email address is already verified.")
+        await outbox.enqueue(
+            conn,
+            template="verify_email",
+            recipient=row.email,
+            language=row.language,
+            now=now,
+            user_id=user_id,
+        )
+
+
+async def request_password_reset(
+    *, db: Database, throttle: Throttle, email: str, address: str, now: datetime
+) -> bool:
+    """Queue a reset link for ``email``, whoever it belongs to: the same statements run
+    whether or not an account has this address (the sender resolves it and drops the
+    message when none does), so neither the answer nor its timing tells. False when
+    ``email`` is past its own limit (nothing queued); 429 past the address's limit."""
+    email = normalize_email(email)
+    if not await throttle.password_reset(email=email, address=address):
+        return False
+    async with db.write() as conn:
+        await outbox.enqueue(
+            conn,
+            template="password_reset",
+            recipient=email,
+            # The account's language is the sender's to find: looking it up here would
+            # make the work differ between known and unknown addresses.
+            language=DEFAULT_LANGUAGE,
+            now=now,
+        )
+    return True
+
+
+async def reset_password(
+    *, db: Database, passwords: Passwords, token: str, new_password: str, clock: Clock
+) -> None:
+    """Set a new password with a reset link's token. The hash is made first (outside any
+    transaction); then one transaction spends the token, sets the password, revokes
+    every token the account holds, marks the address verified (its owner just proved
+    it) and queues a ``password_changed`` notice. Two confirmations racing with one
+    token: the token's conditional update lets exactly one through. 400
+    ``invalid_token`` for a bad token, a deactivated account or an address changed since
+    the link was sent (the caller nudges the sender on success)."""
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        raise InvalidToken()  # no hash is spent on what cannot be a token
+    new_hash = await passwords.hash(new_password)
+
+    async def apply() -> None:
+        async with db.write() as conn:
+            redeemed = await email_tokens.redeem(
+                conn, token=token, purpose="password_reset", now=clock()
+            )
+            if redeemed is None:
+                raise InvalidToken()
+            row = await _locked_user(conn, redeemed.user_id)
+            if not row.active or row.email != redeemed.email:
+                raise InvalidToken()  # rolled back: the token stays as it was
+            now = clock()  # under the row lock, as in change_password
+            await conn.execute(
+                update(users)
+                .where(users.c.id == row.id)
+                .values(
+                    password_hash=new_hash,
+                    updated_at=now,
+                    tokens_not_before=now,
+                    email_verified_at=func.coalesce(users.c.email_verified_at, now),
+                )
+            )
+            await revoke_user_families(conn, user_id=row.id, now=now)
+            await _password_changed_notice(conn, row, now=now)
 
     await retrying(apply)
 
@@ -449,7 +655,8 @@ async def ensure_admin(
     """An active admin with this email and password: created, or an existing account
     promoted, reactivated and given the password (the instant read from ``clock``, the
     real time unless given, under the row lock as in ``change_password``). Returns the
-    user id."""
+    user id. The address counts as verified and no mail is sent: whoever runs this
+    (the command line, at deployment) owns the account by definition."""
     password_hash = await passwords.hash(password)
     email = normalize_email(email)
     for _ in range(3):
@@ -468,6 +675,7 @@ async def ensure_admin(
                         password_hash=password_hash,
                         updated_at=now,
                         tokens_not_before=now,  # a new password: earlier tokens end
+                        email_verified_at=func.coalesce(users.c.email_verified_at, now),
                     )
                 )
                 await revoke_user_families(conn, user_id=user_id, now=now)
@@ -480,6 +688,7 @@ async def ensure_admin(
                 full_name=full_name,
                 role=ADMIN,
                 now=clock(),
+                verified=True,
             )
         except EmailTaken:
             continue  # created concurrently: promote it on the next pass

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from pasar_kit.app import runtime_lifespan, service_app
 from pasar_kit.db import Clock, utcnow
 from pasar_users.bootstrap import Runtime, build_runtime
-from pasar_users.routes import admin, auth, internal, me
+from pasar_users.routes import admin, auth, deliveries, internal, me
 from pasar_users.settings import Settings
 
 MIGRATIONS = "pasar_users:migrations"
@@ -35,5 +35,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utcnow) -> Fa
     app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(admin.router)
+    app.include_router(deliveries.router)
     app.include_router(internal.router)
     return app

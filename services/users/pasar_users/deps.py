@@ -3,6 +3,7 @@ sync dependency in a worker thread, a thread hop per request for a mere attribut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -12,12 +13,14 @@ from pasar_kit.auth import Admin, CurrentUser, Principal
 from pasar_kit.db import Clock, Database
 from pasar_kit.ids import ID_DESCRIPTION, is_id
 from pasar_kit.problems import Unauthorized
+from pasar_kit.workers import Jobs
 from pasar_users import accounts
 from pasar_users.accounts import User
-from pasar_users.bootstrap import Runtime
+from pasar_users.bootstrap import SEND_MAIL, Runtime
 from pasar_users.grants import Authority
 from pasar_users.passwords import Passwords
 from pasar_users.problems import InvalidClientAddress, NotificationNotFound, UserNotFound
+from pasar_users.settings import Settings
 from pasar_users.throttle import Throttle, address_key
 
 
@@ -34,12 +37,26 @@ async def _authority(request: Request) -> Authority:
     return _runtime(request).authority
 
 
+async def _jobs(request: Request) -> Jobs:
+    return _runtime(request).jobs
+
+
 async def _passwords(request: Request) -> Passwords:
     return _runtime(request).passwords
 
 
 async def _throttle(request: Request) -> Throttle:
     return _runtime(request).authority.throttle
+
+
+async def _settings(request: Request) -> Settings:
+    return _runtime(request).settings
+
+
+async def _nudge_mail(request: Request) -> Callable[[], None]:
+    # Called after a commit that enqueued mail: the sender runs now, not at its tick.
+    jobs = _runtime(request).jobs
+    return lambda: jobs.nudge(SEND_MAIL)
 
 
 async def _clock(request: Request) -> Clock:
@@ -103,9 +120,13 @@ async def _notification_id(
 
 
 DatabaseDep = Annotated[Database, Depends(_db)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+NudgeMail = Annotated[Callable[[], None], Depends(_nudge_mail)]
 UserId = Annotated[str, Depends(_user_id)]
 NotificationId = Annotated[str, Depends(_notification_id)]
 AuthorityDep = Annotated[Authority, Depends(_authority)]
+# Nudge the mail sender with ``jobs.nudge(SEND_MAIL)`` once the mail's transaction committed.
+JobsDep = Annotated[Jobs, Depends(_jobs)]
 PasswordsDep = Annotated[Passwords, Depends(_passwords)]
 ThrottleDep = Annotated[Throttle, Depends(_throttle)]
 # For an instant that must be read later, under a row lock: the clock itself.

@@ -1,4 +1,9 @@
-"""The notification inbox: events from other services, stored exactly once per event id."""
+"""The notification inbox: events from other services, stored exactly once per event id.
+
+A newly stored order event also puts its mail in the outbox, in the same transaction:
+``order_status`` to the customer (unless they turned order emails off) and, for a new
+order, ``admin_new_order`` to every active admin (unless the shop turned that off).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, looking_again
+from pasar_users.mail import outbox
 from pasar_users.problems import NotificationNotFound, UnknownUser
 from pasar_users.schemas import NotificationCreate, NotificationOutcome, NotificationPublic
 from pasar_users.tables import AnyRow, notifications, users
@@ -40,23 +47,47 @@ def _notification(row: AnyRow) -> NotificationPublic:
 
 
 # The statements of every delivery, built once (see ``pasar_kit.db``).
-_KNOWN_USERS = select(users.c.id).where(users.c.id.in_(bindparam("ids", expanding=True)))
+_KNOWN_USERS = select(
+    users.c.id, users.c.email, users.c.language, users.c.order_emails, users.c.active
+).where(users.c.id.in_(bindparam("ids", expanding=True)))
+_ADMINS = select(users.c.id, users.c.email, users.c.language).where(
+    users.c.role == "admin", users.c.active.is_(True)
+)
+ORDER_CREATED = "order.created"
+# The notification columns (``order`` only feeds the mail).
+_STORED_FIELDS = {
+    "event_id",
+    "user_id",
+    "type",
+    "order_id",
+    "status",
+    "message",
+    "occurred_at",
+}
 _STORED = select(notifications.c.event_id).where(
     notifications.c.event_id.in_(bindparam("ids", expanding=True))
 )
 _ADD = insert(notifications)
 
 
-async def deliver(*, db: Database, event: NotificationCreate, now: datetime) -> bool:
+async def deliver(
+    *, db: Database, event: NotificationCreate, now: datetime, admin_order_emails: bool = True
+) -> bool:
     """Store one event (received at ``now``) unless it already was; True when it is new."""
-    (outcome,) = await deliver_many(db=db, events=[event], now=now)
+    (outcome,) = await deliver_many(
+        db=db, events=[event], now=now, admin_order_emails=admin_order_emails
+    )
     if outcome.outcome == "unknown_user":
         raise UnknownUser(f"No user {event.user_id}.")
     return outcome.outcome == "stored"
 
 
 async def deliver_many(
-    *, db: Database, events: Sequence[NotificationCreate], now: datetime
+    *,
+    db: Database,
+    events: Sequence[NotificationCreate],
+    now: datetime,
+    admin_order_emails: bool = True,
 ) -> list[NotificationOutcome]:
     """Store each event once, all in one transaction, and say per event what became of it.
 
@@ -68,9 +99,11 @@ async def deliver_many(
 
     async def attempt() -> list[NotificationOutcome]:
         async with db.write() as conn:
-            known = set(await conn.scalars(_KNOWN_USERS, {"ids": [e.user_id for e in events]}))
+            ids = [e.user_id for e in events]
+            known = {u.id: u for u in await conn.execute(_KNOWN_USERS, {"ids": ids})}
             stored = set(await conn.scalars(_STORED, {"ids": [e.event_id for e in events]}))
             rows: list[dict[str, Any]] = []
+            new: list[NotificationCreate] = []
             outcomes: list[NotificationOutcome] = []
             for event in events:
                 if event.user_id not in known:
@@ -79,14 +112,71 @@ async def deliver_many(
                     outcome = "duplicate"
                 else:
                     stored.add(event.event_id)
-                    rows.append({"id": str(uuid.uuid4()), **event.model_dump(), "created_at": now})
+                    fields = event.model_dump(include=_STORED_FIELDS)
+                    rows.append({"id": str(uuid.uuid4()), **fields, "created_at": now})
+                    new.append(event)
                     outcome = "stored"
                 outcomes.append(NotificationOutcome(event_id=event.event_id, outcome=outcome))
             if rows:
                 await conn.execute(_ADD, rows)
+                await _enqueue_mail(
+                    conn, new, customers=known, admin_order_emails=admin_order_emails, now=now
+                )
             return outcomes
 
     return await looking_again(attempt)
+
+
+async def _enqueue_mail(
+    conn: AsyncConnection,
+    events: Sequence[NotificationCreate],
+    *,
+    customers: dict[str, AnyRow],
+    admin_order_emails: bool,
+    now: datetime,
+) -> None:
+    """The order mail of newly stored events, in their transaction."""
+    messages: list[outbox.Message] = []
+    admins: Sequence[AnyRow] | None = None
+    for event in events:
+        if event.order_id is None or not event.type.startswith("order."):
+            continue
+        customer = customers[event.user_id]
+        context: dict[str, Any] = {
+            "type": event.type,
+            "order_id": event.order_id,
+            "status": event.status,
+            "order": event.order.model_dump() if event.order is not None else None,
+        }
+        if customer.order_emails and customer.active:
+            messages.append(
+                outbox.Message(
+                    template="order_status",
+                    recipient=customer.email,
+                    language=customer.language,
+                    context=context,
+                    user_id=customer.id,
+                    order_id=event.order_id,
+                    dedupe_key=f"notification:{event.event_id}",
+                )
+            )
+        if event.type == ORDER_CREATED and admin_order_emails:
+            if admins is None:
+                admins = (await conn.execute(_ADMINS)).all()
+            for admin in admins:
+                messages.append(
+                    outbox.Message(
+                        template="admin_new_order",
+                        recipient=admin.email,
+                        language=admin.language,
+                        context={**context, "customer": customer.email},
+                        user_id=admin.id,
+                        order_id=event.order_id,
+                        dedupe_key=f"notification:{event.event_id}:admin:{admin.id}",
+                    )
+                )
+    if messages:
+        await outbox.enqueue_many(conn, messages, now=now)
 
 
 async def inbox(

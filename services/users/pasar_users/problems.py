@@ -48,6 +48,53 @@ class TooManyRegistrations(Problem):
         )
 
 
+class InvalidToken(Problem):
+    """A verification or reset link that is unknown, used, voided or expired. One code and
+    one message for all of them: which it was helps nobody but a guesser."""
+
+    status = 400
+    code = "invalid_token"
+    title = "Invalid or expired link"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "This link has expired or was already used; ask for a new one.")
+
+
+class EmailAlreadyVerified(Problem):
+    status = 409
+    code = "email_already_verified"
+    title = "The email address is already verified"
+
+
+class TooManyVerificationEmails(Problem):
+    status = 429
+    code = "too_many_verification_emails"
+    title = "Too many verification emails"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
+class TooManyPasswordResets(Problem):
+    """Password-reset requests from one client address, over any emails: says nothing
+    about any account."""
+
+    status = 429
+    code = "too_many_password_resets"
+    title = "Too many password-reset requests from this address"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
+
+
 class HashingBusy(Problem):
     """Every password-hashing slot is taken and the queue is full: shed, don't swap."""
 
@@ -85,6 +132,12 @@ class NotificationNotFound(Problem):
     status = 404
     code = "notification_not_found"
     title = "No such notification"
+
+
+class DeliveryNotFound(Problem):
+    status = 404
+    code = "delivery_not_found"
+    title = "No such delivery"
 
 
 class UnknownUser(Problem):

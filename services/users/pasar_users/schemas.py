@@ -13,13 +13,14 @@ from pydantic import (
     EmailStr,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
 
 from pasar_kit.instants import Instant
 from pasar_kit.pagination import Page
-from pasar_users.accounts import normalize_email
+from pasar_users.accounts import TOKEN_MAX_LENGTH, Language, normalize_email
 from pasar_users.tables import EMAIL_LENGTH, NAME_LENGTH
 
 PASSWORD_MAX_LENGTH = 1024
@@ -57,6 +58,9 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 Timestamp = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
 Role = Literal["customer", "admin"]
+# A link token from a verification or reset email; a wrong one of a plausible length is
+# 400 invalid_token, an absurdly long one a malformed request.
+LinkToken = Annotated[str, Field(min_length=1, max_length=TOKEN_MAX_LENGTH)]
 
 
 class _Request(BaseModel):
@@ -67,6 +71,8 @@ class UserCreate(_Request):
     email: Email
     password: Password
     full_name: FullName
+    # The language of the account's mail.
+    language: Language = "id"
 
 
 class UserUpdate(_Request):
@@ -78,10 +84,13 @@ class UserUpdate(_Request):
     address: Address | None = None
     email: Email | None = None
     current_password: CurrentPassword | None = None
+    # Order mail on or off (security mail always goes), and the language of all mail.
+    order_emails: StrictBool | None = None
+    language: Language | None = None
 
     @model_validator(mode="after")
     def _required_not_null(self) -> UserUpdate:
-        for name in ("full_name", "email"):
+        for name in ("full_name", "email", "order_emails", "language"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -90,6 +99,25 @@ class UserUpdate(_Request):
 class PasswordChange(_Request):
     current_password: CurrentPassword
     new_password: Password
+
+
+class EmailVerification(_Request):
+    token: LinkToken
+
+
+class PasswordResetRequest(_Request):
+    email: Email
+
+
+class PasswordReset(_Request):
+    token: LinkToken
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    """A request taken on; what follows happens in the background."""
+
+    detail: str
 
 
 class UserPublic(BaseModel):
@@ -103,6 +131,9 @@ class UserPublic(BaseModel):
     role: Role
     active: bool
     created_at: Timestamp
+    email_verified: bool
+    order_emails: bool
+    language: Language
 
 
 class UserPage(Page[UserPublic]):
@@ -111,7 +142,8 @@ class UserPage(Page[UserPublic]):
 
 class UserAdminUpdate(_Request):
     role: Role | None = None
-    active: bool | None = None
+    # Strict: 0 or "false" is no boolean (JSON has true and false).
+    active: StrictBool | None = None
 
 
 class InternalUser(BaseModel):
@@ -122,6 +154,7 @@ class InternalUser(BaseModel):
     full_name: str
     role: Role
     active: bool
+    email_verified: bool
 
 
 class TokenRevocation(BaseModel):
@@ -137,6 +170,27 @@ class TokenRevocations(BaseModel):
     horizon_seconds: int
 
 
+# Money is whole rupiah; the bounds only keep a confused sender from storing nonsense.
+Amount = Annotated[int, Field(ge=0, le=10**13)]
+
+
+class OrderLineSummary(_Request):
+    product_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    unit_price: Amount
+    line_total: Amount
+
+
+class OrderSummary(_Request):
+    """What an order's mail shows: its lines, total and the note of this status change
+    (e.g. the tracking note of ``shipped``)."""
+
+    lines: Annotated[list[OrderLineSummary], Field(max_length=200)]
+    total: Amount
+    note: Annotated[str | None, Field(max_length=500)] = None
+
+
 class NotificationCreate(_Request):
     event_id: Annotated[str, Field(min_length=1, max_length=100)]
     user_id: Annotated[str, Field(min_length=1, max_length=36)]
@@ -145,6 +199,8 @@ class NotificationCreate(_Request):
     status: Annotated[str | None, Field(max_length=32)] = None
     message: Annotated[str, Field(min_length=1, max_length=1000)]
     occurred_at: Instant
+    # Sent by the Order-Service's relay for the order mail; older senders omit it.
+    order: OrderSummary | None = None
 
 
 class NotificationBatch(_Request):
@@ -199,3 +255,28 @@ class TokenResponse(BaseModel):
 
 class JWKS(BaseModel):
     keys: list[dict[str, str]]
+
+
+class DeliveryPublic(BaseModel):
+    """One message of the delivery ledger, as an admin sees it (never its content)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    channel: str
+    recipient: str
+    user_id: str | None
+    order_id: str | None
+    template: str
+    language: str
+    state: Literal["pending", "sent", "failed", "dropped"]
+    attempts: int
+    last_error: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    sent_at: Timestamp | None
+    next_attempt_at: Timestamp
+
+
+class DeliveryPage(Page[DeliveryPublic]):
+    """A page of the delivery ledger."""

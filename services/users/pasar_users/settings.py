@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -73,10 +75,53 @@ class Settings(ServiceSettings):
     # from its own address unless it forwards theirs, so not too low).
     registrations_per_address: int = Field(default=50, ge=1)
     registration_window_seconds: int = Field(default=3600, ge=1)
+    # Verification emails an account may ask for: at most one per this many seconds and
+    # this many a day (the one sent on registration or an email change counts).
+    verification_resend_seconds: int = Field(default=60, ge=1)
+    verification_emails_per_day: int = Field(default=5, ge=1)
+    # Password-reset requests per window: per email (beyond it the answer is still 202
+    # but nothing is sent) and per client address over any emails (beyond it: 429).
+    password_resets_per_email: int = Field(default=5, ge=1)
+    password_resets_per_address: int = Field(default=30, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=1)
 
     workers_enabled: bool = True
     # Expired refresh-token families and old throttle rows are deleted this often.
     purge_interval_seconds: float = Field(default=3600, gt=0)
+
+    # Mail: the outbox sender (mail/sender.py) and where its messages go. ``file`` writes
+    # each message as an .eml file under mail_dir and logs its links (no mail server
+    # needed); ``smtp`` hands it to a mail server.
+    mail_transport: Literal["file", "smtp"] = "file"
+    mail_dir: str = "./var/mail"
+    mail_from: str = Field(default="pasar <toko@localhost>", min_length=3, max_length=300)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (port
+    # 465); none: plain text (a relay on localhost, tests).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    # The sender polls this often; enqueuing code nudges it, so mail leaves at once.
+    mail_poll_seconds: float = Field(default=2, gt=0)
+    mail_batch_size: int = Field(default=50, ge=1, le=1000)
+    # Messages of one batch handed to the transport at once.
+    mail_concurrency: int = Field(default=8, ge=1, le=100)
+    # Temporary failures retry with exponential backoff (plus jitter) from the base up to
+    # the maximum; after mail_max_attempts the delivery is failed.
+    mail_max_attempts: int = Field(default=10, ge=1)
+    mail_retry_base_seconds: float = Field(default=5, gt=0)
+    mail_retry_max_seconds: float = Field(default=900, gt=0)
+    # Sent, dropped and failed deliveries are deleted from the ledger after this long.
+    mail_retention_days: int = Field(default=90, ge=1)
+    # Where the links in mail point: the storefront (`pasar up` serves it on port 8000).
+    storefront_url: str = "http://127.0.0.1:8000"
+    shop_name: str = Field(default="pasar", min_length=1, max_length=100)
+    # Every active admin gets a short mail for each new order.
+    admin_order_emails: bool = True
+    email_verification_ttl_seconds: int = Field(default=48 * 3600, ge=60)
+    password_reset_ttl_seconds: int = Field(default=1800, ge=60)
 
     @model_validator(mode="after")
     def _key_with_id(self) -> Settings:
@@ -94,4 +139,6 @@ class Settings(ServiceSettings):
                         client.secret.get_secret_value(),
                     )
                 )
+        if self.smtp_password is not None:
+            secrets.append(("smtp_password", self.smtp_password.get_secret_value()))
         return secrets

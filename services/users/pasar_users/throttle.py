@@ -26,7 +26,12 @@ the door further shut.
 The other throttles share the table under their own ``kind``, so none counts in another:
 the current password on ``/users/me`` (per account: a stolen access token must not
 become a fast guessing channel), a service client's secret (per client and address: a
-guesser elsewhere cannot hold the real service back) and registrations (per address).
+guesser elsewhere cannot hold the real service back), registrations (per address),
+verification emails (per account: one per ``verification_resend_seconds`` and a few a
+day, those sent on registration or an email change included) and password-reset requests
+(per email: past the limit the request is still answered 202 but nothing is sent, so a
+mailbox cannot be flooded; per address: 429, over any emails, so it says nothing about
+an account).
 """
 
 from __future__ import annotations
@@ -40,13 +45,24 @@ from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Clock, Database
-from pasar_users.problems import TooManyAttempts, TooManyRegistrations
+from pasar_users.problems import (
+    TooManyAttempts,
+    TooManyPasswordResets,
+    TooManyRegistrations,
+    TooManyVerificationEmails,
+)
 from pasar_users.tables import ADDRESS_LENGTH, attempts
 
 LOGIN = "login"
 REAUTH = "reauth"
 CLIENT = "client"
 REGISTER = "register"
+VERIFY = "verify_email"
+RESET_EMAIL = "reset_email"
+RESET_ADDRESS = "reset_address"
+
+# Verification emails are counted per day (the resend limit's window).
+VERIFICATION_WINDOW_SECONDS = 24 * 3600
 
 UNKNOWN_ADDRESS = "unknown"
 
@@ -62,6 +78,11 @@ class ThrottlePolicy:
     address_max_failures: int = 200
     registrations_per_address: int = 50
     registration_window_seconds: int = 3600
+    verification_resend_seconds: int = 60
+    verification_emails_per_day: int = 5
+    password_resets_per_email: int = 5
+    password_resets_per_address: int = 30
+    password_reset_window_seconds: int = 3600
 
 
 def address_key(host: str | None) -> str:
@@ -308,7 +329,100 @@ class Throttle:
             raise TooManyRegistrations(retry_after=_retry_after(_seconds(reopens - attempt.at)))
         return attempt
 
+    # --- verification emails ------------------------------------------------------
+
+    @staticmethod
+    async def verification_sent(
+        conn: AsyncConnection, *, user_id: str, address: str, now: datetime
+    ) -> None:
+        """Count a verification email the service sent on its own (registration, a new
+        address), in the caller's transaction: a resend right after it must wait too."""
+        await conn.execute(
+            insert(attempts).values(kind=VERIFY, subject=user_id, address=address, at=now)
+        )
+
+    async def verification_email(self, *, user_id: str, address: str) -> Attempt:
+        """Count a requested verification email or raise ``TooManyVerificationEmails``:
+        at most one per ``verification_resend_seconds`` and
+        ``verification_emails_per_day`` a day."""
+        policy = self.policy
+        attempt = await self._record(kind=VERIFY, subject=user_id, address=address)
+        last = await self._nth_earlier(
+            attempt, kind=VERIFY, subject=user_id, window=VERIFICATION_WINDOW_SECONDS, limit=1
+        )
+        nth = await self._nth_earlier(
+            attempt,
+            kind=VERIFY,
+            subject=user_id,
+            window=VERIFICATION_WINDOW_SECONDS,
+            limit=policy.verification_emails_per_day,
+        )
+        waits = [_wait(last, policy.verification_resend_seconds, attempt.at)]
+        if nth is not None:
+            reopens = nth + timedelta(seconds=VERIFICATION_WINDOW_SECONDS)
+            waits.append(_seconds(reopens - attempt.at))
+        wait = max(waits)
+        if wait > 0:
+            await self.forget(attempt)
+            raise TooManyVerificationEmails(retry_after=_retry_after(wait))
+        return attempt
+
+    # --- password-reset requests ----------------------------------------------------
+
+    async def password_reset(self, *, email: str, address: str) -> bool:
+        """Count a reset request for ``email`` from ``address``. Raises
+        ``TooManyPasswordResets`` when the address is over its limit (any emails); returns
+        False when the email is over its own (answer as usual, send nothing). The same
+        statements run whether or not an account uses ``email``."""
+        policy = self.policy
+        window = policy.password_reset_window_seconds
+        by_address = await self._record(kind=RESET_ADDRESS, subject=address, address=address)
+        reached = await self._nth_earlier(
+            by_address,
+            kind=RESET_ADDRESS,
+            subject=address,
+            window=window,
+            limit=policy.password_resets_per_address,
+        )
+        if reached is not None:
+            await self.forget(by_address)
+            reopens = reached + timedelta(seconds=window)
+            raise TooManyPasswordResets(retry_after=_retry_after(_seconds(reopens - by_address.at)))
+        by_email = await self._record(kind=RESET_EMAIL, subject=email, address=address)
+        flooded = await self._nth_earlier(
+            by_email,
+            kind=RESET_EMAIL,
+            subject=email,
+            window=window,
+            limit=policy.password_resets_per_email,
+        )
+        if flooded is not None:
+            await self.forget(by_email)  # a refused request does not extend the wait
+            return False
+        return True
+
     # --- shared -------------------------------------------------------------------
+
+    async def _nth_earlier(
+        self, attempt: Attempt, *, kind: str, subject: str, window: int, limit: int
+    ) -> datetime | None:
+        """When the ``limit``-th most recent earlier attempt within ``window`` was made,
+        if there are that many (the limit is reached; it reopens ``window`` after it)."""
+        since = attempt.at - timedelta(seconds=window)
+        async with self.db.read() as conn:
+            nth = await conn.scalar(
+                select(attempts.c.at)
+                .where(
+                    attempts.c.kind == kind,
+                    attempts.c.subject == subject,
+                    attempts.c.at > since,
+                    attempts.c.id < attempt.id,
+                )
+                .order_by(attempts.c.at.desc())
+                .limit(1)
+                .offset(limit - 1)
+            )
+        return _aware(nth)
 
     def _pair_wait(self, failures: int, last: datetime | None, *, now: datetime) -> float:
         delay = backoff(
@@ -352,12 +466,30 @@ class Throttle:
             await conn.execute(delete(attempts).where(attempts.c.id == attempt.id))
 
     async def purge(self) -> int:
-        """Forget attempts too old to count in any rule."""
-        keep = max(self.policy.window_seconds, self.policy.registration_window_seconds)
-        horizon = self.clock() - timedelta(seconds=keep)
+        """Forget attempts too old to count in any rule, each kind after its own window."""
+        policy = self.policy
+        now = self.clock()
+        own = {
+            (VERIFY,): VERIFICATION_WINDOW_SECONDS,
+            (RESET_EMAIL, RESET_ADDRESS): policy.password_reset_window_seconds,
+        }
+        rest = max(policy.window_seconds, policy.registration_window_seconds)
+        purged = 0
         async with self.db.write() as conn:
-            result = await conn.execute(delete(attempts).where(attempts.c.at < horizon))
-            return result.rowcount
+            for kinds, keep in own.items():
+                result = await conn.execute(
+                    delete(attempts).where(
+                        attempts.c.kind.in_(kinds), attempts.c.at < now - timedelta(seconds=keep)
+                    )
+                )
+                purged += result.rowcount
+            others = [kind for kinds in own for kind in kinds]
+            result = await conn.execute(
+                delete(attempts).where(
+                    attempts.c.kind.not_in(others), attempts.c.at < now - timedelta(seconds=rest)
+                )
+            )
+            return purged + result.rowcount
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -12,10 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
-from testdata import ORDERS_SECRET
-from users_support import AppFactory, ClientFrom, UsersApi
+from users_support import AppFactory, ClientFrom, UsersApi, users_test_settings
 
-from pasar_kit.db import Database
+from pasar_kit.db import Clock, Database, utcnow
 from pasar_kit.migrations import upgrade
 from pasar_kit.testing import clear_tables, fresh_database, lifespan_of
 from pasar_users.app import MIGRATIONS, create_app
@@ -29,28 +28,6 @@ def users_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
     with fresh_database("users", directory) as url:
         upgrade(url, MIGRATIONS)
         yield url
-
-
-def users_test_settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "environment": "test",
-        "database_url": url,
-        "workers_enabled": False,
-        # Cheap argon2: the tests exercise the logic, not the cost.
-        "argon2_time_cost": 1,
-        "argon2_memory_kib": 64,
-        "argon2_parallelism": 1,
-        "service_clients": [
-            {
-                "client_id": "orders",
-                "secret": ORDERS_SECRET,
-                "scopes": ["users:read", "notifications:write", "stock:reserve"],
-            },
-            {"client_id": "reporting", "secret": "reporting-secret-for-tests", "scopes": []},
-        ],
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture
@@ -71,11 +48,12 @@ async def users_app(users_settings: Settings, users_database_url: str) -> AsyncI
 @pytest.fixture
 async def users_app_with(users_database_url: str) -> AsyncIterator[AppFactory]:
     """``async with users_app_with(login_pair_free_failures=3) as app``: the app with
-    settings of the test's own, on the session's database (emptied afterwards)."""
+    settings of the test's own (and a ``clock`` of its own, if given), on the session's
+    database (emptied afterwards)."""
 
     @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[FastAPI]:
-        app = create_app(users_test_settings(users_database_url, **overrides))
+    async def make(clock: Clock = utcnow, **overrides: Any) -> AsyncIterator[FastAPI]:
+        app = create_app(users_test_settings(users_database_url, **overrides), clock=clock)
         async with lifespan_of(app):
             yield app
 

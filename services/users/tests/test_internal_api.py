@@ -34,6 +34,7 @@ async def test_internal_user(users_client: httpx.AsyncClient, users_api: UsersAp
         "full_name": "Siti Test",
         "role": "customer",
         "active": True,
+        "email_verified": False,
     }
     missing = await users_client.get("/internal/users/no-such-user", headers=auth)
     assert missing.status_code == 404

@@ -29,6 +29,7 @@ async def test_register_login_and_internal_path(
         "full_name": "Siti Test",
         "role": "customer",
         "active": True,
+        "email_verified": False,
     }
     event = {
         "event_id": "evt-1",

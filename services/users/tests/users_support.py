@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from testdata import ORDERS_SECRET, PASSWORD
 
 from pasar_kit.db import utcnow
+from pasar_users.settings import Settings
 
 AppFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
 # ``client_from(app, address)``: a client of the app seen as coming from ``address``.
@@ -89,3 +90,25 @@ class UsersApi:
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
+
+
+def users_test_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": url,
+        "workers_enabled": False,
+        # Cheap argon2: the tests exercise the logic, not the cost.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+        "argon2_parallelism": 1,
+        "service_clients": [
+            {
+                "client_id": "orders",
+                "secret": ORDERS_SECRET,
+                "scopes": ["users:read", "notifications:write", "stock:reserve"],
+            },
+            {"client_id": "reporting", "secret": "reporting-secret-for-tests", "scopes": []},
+        ],
+        **overrides,
+    }
+    return Settings(**values)

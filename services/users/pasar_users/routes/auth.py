@@ -1,4 +1,5 @@
-"""Registration, the OAuth 2.0 token endpoint, logout and the JWKS."""
+"""Registration, the OAuth 2.0 token endpoint, logout, the JWKS, and the links mailed to
+a user (verifying the email, resetting a forgotten password)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from pasar_kit.auth import jwks_document
 from pasar_kit.problems import problems
 from pasar_users import accounts, grants, keys, tokens
+from pasar_users.bootstrap import SEND_MAIL
 from pasar_users.deps import (
     AuthorityDep,
     ClientAddress,
     ClockDep,
     DatabaseDep,
+    JobsDep,
     Now,
     PasswordsDep,
     ThrottleDep,
@@ -35,7 +38,11 @@ from pasar_users.problems import (
 from pasar_users.schemas import (
     JWKS,
     PASSWORD_MAX_LENGTH,
+    Accepted,
+    EmailVerification,
     LogoutRequest,
+    PasswordReset,
+    PasswordResetRequest,
     TokenResponse,
     UserCreate,
     UserPublic,
@@ -74,9 +81,11 @@ async def register(
     throttle: ThrottleDep,
     address: ClientAddress,
     now: Now,
+    jobs: JobsDep,
     response: Response,
 ) -> UserPublic:
-    """Create a customer account (a limited number per client address and hour)."""
+    """Create a customer account (a limited number per client address and hour) and
+    send it a verification email, in ``language`` (``id`` unless given)."""
     user = await accounts.register(
         db=db,
         passwords=passwords,
@@ -85,10 +94,80 @@ async def register(
         email=body.email,
         password=body.password,
         full_name=body.full_name,
+        language=body.language,
         now=now,
     )
+    jobs.nudge(SEND_MAIL)
     response.headers["Location"] = "/users/me"
     return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/auth/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="verify_email",
+    responses=problems(400, 422),
+)
+async def verify_email(body: EmailVerification, db: DatabaseDep, now: Now) -> Response:
+    """Mark the address verified with the token of a verification link. The link works
+    once: 400 ``invalid_token`` when it is unknown, used, replaced by a newer one,
+    expired, or for an address the account no longer has."""
+    await accounts.verify_email(db=db, token=body.token, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# One answer for every address, byte for byte: it must not tell whether an account exists.
+RESET_REQUESTED = Accepted(
+    detail="If an account uses this address, a link to reset its password is on its way."
+)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="request_password_reset",
+    responses=problems(400, 422, 429),
+)
+async def request_password_reset(
+    body: PasswordResetRequest,
+    db: DatabaseDep,
+    throttle: ThrottleDep,
+    address: ClientAddress,
+    now: Now,
+    jobs: JobsDep,
+) -> Accepted:
+    """Mail a password-reset link to ``email`` if an account uses it. Always 202 with
+    the same body, after the same work, whether or not one does; an address asked for
+    too often gets nothing more for a while (still 202). Too many requests from one
+    client address: 429 ``too_many_password_resets`` with ``Retry-After``."""
+    if await accounts.request_password_reset(
+        db=db, throttle=throttle, email=body.email, address=address, now=now
+    ):
+        jobs.nudge(SEND_MAIL)
+    return RESET_REQUESTED
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="confirm_password_reset",
+    responses=problems(400, 422, 503),
+)
+async def confirm_password_reset(
+    body: PasswordReset,
+    db: DatabaseDep,
+    passwords: PasswordsDep,
+    clock: ClockDep,
+    jobs: JobsDep,
+) -> Response:
+    """Set a new password with the token of a reset link (it works once). Every refresh
+    token of the account stops working and every access token issued before is revoked;
+    the address counts as verified. 400 ``invalid_token`` when the link is no good."""
+    await accounts.reset_password(
+        db=db, passwords=passwords, token=body.token, new_password=body.new_password, clock=clock
+    )
+    jobs.nudge(SEND_MAIL)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def _basic_client(request: Request) -> tuple[str, str] | None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 from pasar_kit.auth import Principal, require_scope
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
-from pasar_users.deps import AuthorityDep, DatabaseDep, Now, UserId
+from pasar_users.deps import AuthorityDep, DatabaseDep, Now, NudgeMail, SettingsDep, UserId
 from pasar_users.schemas import (
     InternalUser,
     NotificationBatch,
@@ -62,10 +62,20 @@ async def token_revocations(
     responses=problems(401, 403, 422),
 )
 async def post_notification(
-    body: NotificationCreate, _service: NotificationWriter, db: DatabaseDep, now: Now
+    body: NotificationCreate,
+    _service: NotificationWriter,
+    db: DatabaseDep,
+    now: Now,
+    settings: SettingsDep,
+    nudge_mail: NudgeMail,
 ) -> Response:
-    """Store a notification for a user; a repeated ``event_id`` stores nothing new."""
-    await notifications.deliver(db=db, event=body, now=now)
+    """Store a notification for a user; a repeated ``event_id`` stores nothing new. A new
+    order notification is also mailed (see ``order``)."""
+    stored = await notifications.deliver(
+        db=db, event=body, now=now, admin_order_emails=settings.admin_order_emails
+    )
+    if stored:
+        nudge_mail()
     return Response(status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -75,10 +85,19 @@ async def post_notification(
     responses=problems(401, 403, 422),
 )
 async def post_notifications_batch(
-    body: NotificationBatch, _service: NotificationWriter, db: DatabaseDep, now: Now
+    body: NotificationBatch,
+    _service: NotificationWriter,
+    db: DatabaseDep,
+    now: Now,
+    settings: SettingsDep,
+    nudge_mail: NudgeMail,
 ) -> NotificationBatchResult:
     """Store up to 100 notifications in one transaction, each event at most once, and
     say per event whether it was ``stored`` now, was a ``duplicate`` of one stored
     before, or names an ``unknown_user`` (not stored; it may be sent again)."""
-    results = await notifications.deliver_many(db=db, events=body.events, now=now)
+    results = await notifications.deliver_many(
+        db=db, events=body.events, now=now, admin_order_emails=settings.admin_order_emails
+    )
+    if any(result.outcome == "stored" for result in results):
+        nudge_mail()
     return NotificationBatchResult(results=results)

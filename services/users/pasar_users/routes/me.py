@@ -7,10 +7,12 @@ from fastapi import APIRouter, Response, status
 from pasar_kit.pagination import Limit, Offset
 from pasar_kit.problems import problems
 from pasar_users import accounts, notifications
+from pasar_users.bootstrap import SEND_MAIL
 from pasar_users.deps import (
     ClientAddress,
     ClockDep,
     DatabaseDep,
+    JobsDep,
     Me,
     NotificationId,
     Now,
@@ -18,6 +20,7 @@ from pasar_users.deps import (
     ThrottleDep,
 )
 from pasar_users.schemas import (
+    Accepted,
     NotificationPage,
     PasswordChange,
     UserPublic,
@@ -42,9 +45,13 @@ async def update_me(
     throttle: ThrottleDep,
     address: ClientAddress,
     now: Now,
+    jobs: JobsDep,
 ) -> UserPublic:
-    """Edit your name, phone, address or email; a new email needs ``current_password``
-    (403 ``wrong_password``, 429 ``too_many_attempts`` after repeated wrong ones)."""
+    """Edit your name, phone, address, email, ``order_emails`` (order mail on or off)
+    or ``language`` (``id`` or ``en``, for your mail). A new email needs
+    ``current_password`` (403 ``wrong_password``, 429 ``too_many_attempts`` after
+    repeated wrong ones); it is unverified until its link is clicked, and the old
+    address is told of the change."""
     changes = body.model_dump(exclude_unset=True, exclude={"current_password"})
     user = await accounts.update_profile(
         db=db,
@@ -56,7 +63,33 @@ async def update_me(
         now=now,
         current_password=body.current_password,
     )
+    if "email" in changes:
+        jobs.nudge(SEND_MAIL)
     return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.post(
+    "/email-verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="request_email_verification",
+    responses=problems(400, 401, 403, 409, 429),
+)
+async def request_email_verification(
+    me: Me,
+    db: DatabaseDep,
+    throttle: ThrottleDep,
+    address: ClientAddress,
+    now: Now,
+    jobs: JobsDep,
+) -> Accepted:
+    """Send the verification email again (the newest link replaces earlier ones). 409
+    ``email_already_verified``; 429 ``too_many_verification_emails`` with
+    ``Retry-After`` more than once a minute or five times a day (settings)."""
+    await accounts.request_verification(
+        db=db, throttle=throttle, user_id=me.id, address=address, now=now
+    )
+    jobs.nudge(SEND_MAIL)
+    return Accepted(detail="A verification link is on its way to your email address.")
 
 
 @router.put(
@@ -73,9 +106,11 @@ async def change_password(
     throttle: ThrottleDep,
     address: ClientAddress,
     clock: ClockDep,
+    jobs: JobsDep,
 ) -> Response:
     """Set a new password; every refresh token you hold stops working, and so does every
-    access token issued before. Wrong current passwords are throttled per account."""
+    access token issued before, and your address is told. Wrong current passwords are
+    throttled per account."""
     await accounts.change_password(
         db=db,
         passwords=passwords,
@@ -86,6 +121,7 @@ async def change_password(
         new_password=body.new_password,
         clock=clock,
     )
+    jobs.nudge(SEND_MAIL)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,3 +1,0 @@
-CREATE DATABASE IF NOT EXISTS pasar_users CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE DATABASE IF NOT EXISTS pasar_products CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE DATABASE IF NOT EXISTS pasar_orders CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
