@@ -143,11 +143,17 @@ class _Api:
 
 class UsersApi(_Api):
     async def register(
-        self, *, email: str, password: str, full_name: str, client_address: str | None
+        self,
+        *,
+        email: str,
+        password: str,
+        full_name: str,
+        language: str,
+        client_address: str | None,
     ) -> User:
         # Registrations are limited per address: the shopper's, not the storefront's.
         headers = {"X-Forwarded-For": client_address} if client_address else {}
-        body = {"email": email, "password": password, "full_name": full_name}
+        body = {"email": email, "password": password, "full_name": full_name, "language": language}
         reply = await self.send(
             "POST", "/auth/register", json=body, headers=headers, expect=(201,), slow=True
         )
@@ -191,6 +197,23 @@ class UsersApi(_Api):
     async def change_password(self, auth: Credentials, *, current: str, new: str) -> None:
         body = {"current_password": current, "new_password": new}
         await self.send("PUT", "/users/me/password", auth=auth, json=body, expect=(204,), slow=True)
+
+    async def request_password_reset(self, *, email: str, client_address: str | None) -> None:
+        # Reset requests are limited per address too: the shopper's.
+        headers = {"X-Forwarded-For": client_address} if client_address else {}
+        await self.send(
+            "POST", "/auth/password-reset", json={"email": email}, headers=headers, expect=(202,)
+        )
+
+    async def confirm_password_reset(self, *, token: str, new_password: str) -> None:
+        body = {"token": token, "new_password": new_password}
+        await self.send("POST", "/auth/password-reset/confirm", json=body, expect=(204,), slow=True)
+
+    async def verify_email(self, token: str) -> None:
+        await self.send("POST", "/auth/verify-email", json={"token": token}, expect=(204,))
+
+    async def resend_verification(self, auth: Credentials) -> None:
+        await self.send("POST", "/users/me/email-verification", auth=auth, expect=(202,))
 
     async def notifications(
         self, auth: Credentials, *, unread: bool = False, limit: int = 20, offset: int = 0

@@ -35,7 +35,15 @@ from pasar_web.assets import Assets
 from pasar_web.auth import Refresher, SignedOut
 from pasar_web.errors import friendly
 from pasar_web.language import LanguageMiddleware
-from pasar_web.pages import account, cart, catalogue, checkout, notifications, orders
+from pasar_web.pages import (
+    account,
+    cart,
+    catalogue,
+    checkout,
+    email_links,
+    notifications,
+    orders,
+)
 from pasar_web.pages.admin import router as admin_router
 from pasar_web.pages.admin.products import IMAGE_UPLOAD_PATH, MULTIPART_OVERHEAD
 from pasar_web.security import SecurityHeadersMiddleware
@@ -87,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_operations(app, "web", metrics=metrics, ready_checks=[], metrics_token=metrics_token)
     _install_error_pages(app)
     _install_shell_routes(app, settings, assets)
-    for module in (catalogue, cart, account, checkout, orders, notifications):
+    for module in (catalogue, cart, account, email_links, checkout, orders, notifications):
         app.include_router(module.router)
     app.include_router(admin_router)
     return app

@@ -62,6 +62,17 @@ _MESSAGES: dict[str, str] = {
     ),
     "too_many_images": lazy("This product has as many pictures as allowed. Delete one first."),
     "image_not_found": lazy("That picture is no longer there."),
+    "invalid_token": lazy(
+        "This link has expired or was already used. Ask for a new one and use the newest link."
+    ),
+    "email_not_verified": lazy(
+        "Please verify your email address before ordering: open the link we mailed you, or "
+        "ask for a new one on your account page."
+    ),
+    "email_already_verified": lazy("Your email address is already verified."),
+    "too_many_verification_emails": lazy(
+        "We just sent you a link. Please wait a little before asking for another one."
+    ),
     "idempotency_key_reused": lazy(
         "Your order changed since you opened checkout. Please check it and confirm again."
     ),

@@ -104,6 +104,7 @@ class StockAdjustmentPage(_Answer):
 
 
 Role = Literal["customer", "admin"]
+Language = Literal["id", "en"]
 
 
 class User(_Answer):
@@ -115,6 +116,10 @@ class User(_Answer):
     role: Role
     active: bool = True
     created_at: datetime
+    # Older users services do not send these: assume nothing is asked of the shopper.
+    email_verified: bool = True
+    order_emails: bool = True
+    language: Language = "id"
 
 
 class UserPage(_Answer):

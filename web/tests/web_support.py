@@ -15,6 +15,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from email import parser as email_parser
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -173,6 +175,10 @@ class Browser:
         )
 
 
+# Where the users service's mail links point: this storefront, as the browsers see it.
+STOREFRONT = "http://shop.test"
+
+
 @dataclass
 class Shop:
     """The three services, the storefront, and shortcuts over the services' own APIs."""
@@ -183,6 +189,7 @@ class Shop:
     orders: Served
     web: FastAPI
     http: httpx.AsyncClient
+    mail_dir: Path
     browsers: list[httpx.AsyncClient] = field(default_factory=list)
     _admin_token: str | None = None
 
@@ -281,6 +288,31 @@ class Shop:
         runtime = self.products.app.state.runtime
         return await seed_demo_catalogue(db=runtime.db, store=runtime.images)
 
+    async def me(self, token: str) -> dict[str, Any]:
+        response = await self.http.get(
+            f"{self.users.url}/users/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def mailed_token(self, email: str, page: str) -> str | None:
+        """The token of the newest link to ``page`` (e.g. ``reset-password``) mailed to
+        ``email``, after the mail sender ran once (as its job would); None if none was."""
+        assert self.users.app is not None
+        await self.users.app.state.runtime.sender.send_due()
+        pattern = re.compile(rf"{re.escape(STOREFRONT)}/{page}\?token=([A-Za-z0-9_-]+)")
+        for path in sorted(self.mail_dir.glob("*.eml"), reverse=True):
+            message = email_parser.BytesParser(policy=email_policy.default).parsebytes(
+                path.read_bytes()
+            )
+            if message["To"] != email:
+                continue
+            body = message.get_body(preferencelist=("plain",))
+            found = pattern.search(body.get_content() if body is not None else "")
+            if found:
+                return found.group(1)
+        return None
+
     async def relay(self) -> int:
         """Deliver the orders outbox once (as its background job would)."""
         assert self.orders.app is not None
@@ -295,10 +327,14 @@ ShopFactory = Callable[..., AbstractAsyncContextManager[Shop]]
 async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIterator[ShopFactory]:
     dbs = web_databases
     image_dir = tmp_path / "images"
+    mail_dir = tmp_path / "mail"
 
     @asynccontextmanager
     async def make(
-        *, orders_overrides: dict[str, Any] | None = None, **web_overrides: Any
+        *,
+        orders_overrides: dict[str, Any] | None = None,
+        users_overrides: dict[str, Any] | None = None,
+        **web_overrides: Any,
     ) -> AsyncIterator[Shop]:
         users = Served(
             lambda: create_users_app(
@@ -306,6 +342,8 @@ async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIte
                     environment="test",
                     database_url=dbs.users,
                     workers_enabled=False,
+                    mail_dir=str(mail_dir),
+                    storefront_url=STOREFRONT,
                     argon2_time_cost=1,
                     argon2_memory_kib=64,
                     argon2_parallelism=1,
@@ -316,6 +354,7 @@ async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIte
                             "scopes": ["users:read", "notifications:write", "stock:reserve"],
                         }
                     ],
+                    **(users_overrides or {}),
                 )
             )
         )
@@ -370,7 +409,13 @@ async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIte
             )
             async with lifespan_of(web), httpx.AsyncClient(timeout=30) as http:
                 yield Shop(
-                    dbs=dbs, users=users, products=products, orders=orders, web=web, http=http
+                    dbs=dbs,
+                    users=users,
+                    products=products,
+                    orders=orders,
+                    web=web,
+                    http=http,
+                    mail_dir=mail_dir,
                 )
         finally:
             await orders.stop()

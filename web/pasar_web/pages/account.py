@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -13,8 +14,9 @@ from pasar_web.api import ApiProblem
 from pasar_web.auth import account_from
 from pasar_web.errors import friendly
 from pasar_web.forms import Fields
+from pasar_web.i18n import LANGUAGES, current_language, ngettext
 from pasar_web.i18n import gettext as _
-from pasar_web.i18n import ngettext
+from pasar_web.models import User
 from pasar_web.shell import Page, PageDep, safe_next
 
 router = APIRouter()
@@ -22,7 +24,8 @@ router = APIRouter()
 Next = Annotated[str | None, Query(max_length=500)]
 
 
-def _address(page: Page) -> str | None:
+def client_address(page: Page) -> str | None:
+    """The shopper's address, which the services' throttles count (not ours)."""
     client = page.request.client
     return client.host if client else None
 
@@ -34,7 +37,7 @@ async def sign_in(page: Page, email: str, password: str) -> None:
     """
     services = page.services
     tokens = await services.users.password_grant(
-        email=email, password=password, client_address=_address(page)
+        email=email, password=password, client_address=client_address(page)
     )
     user = await services.users.me_with_token(tokens.access_token)
     anonymous = dict(page.session.cart)
@@ -132,7 +135,11 @@ async def register(page: PageDep) -> Response:
     if fields.ok:
         try:
             await page.services.users.register(
-                email=email, password=password, full_name=full_name, client_address=_address(page)
+                email=email,
+                password=password,
+                full_name=full_name,
+                language=current_language(),
+                client_address=client_address(page),
             )
             await sign_in(page, email, password)
         except ApiProblem as problem:
@@ -146,7 +153,15 @@ async def register(page: PageDep) -> Response:
         except DependencyUnavailable:
             page.degraded.add("users")
         else:
-            return page.redirect(target, _("Welcome to the shop, %(name)s!", name=full_name))
+            return page.redirect(
+                target,
+                _(
+                    "Welcome to the shop, %(name)s! We sent a link to %(email)s: open it to "
+                    "confirm your email address.",
+                    name=full_name,
+                    email=email,
+                ),
+            )
     return await page.render(
         "register.html",
         status=503 if page.degraded else 400,
@@ -171,13 +186,20 @@ async def logout(page: PageDep) -> Response:
 @router.get("/account", name="account")
 async def account_page(page: PageDep) -> Response:
     user = await page.services.users.me(page.auth)
-    values = {
+    return await page.render(
+        "account.html", user=user, values=_profile_values(user), errors={}, password_errors={}
+    )
+
+
+def _profile_values(user: User) -> dict[str, str]:
+    return {
         "full_name": user.full_name,
         "email": user.email,
         "phone": user.phone or "",
         "address": user.address or "",
+        "order_emails": "on" if user.order_emails else "",
+        "language": user.language,
     }
-    return await page.render("account.html", values=values, errors={}, password_errors={})
 
 
 @router.post("/account")
@@ -189,18 +211,24 @@ async def update_account(page: PageDep) -> Response:
     email = fields.email()
     phone = fields.text("phone", required=False, max_length=32)
     address = fields.text("address", required=False, max_length=500)
+    order_emails = form.get("order_emails") == "on"
+    language = form.get("language")
+    fields.values["order_emails"] = "on" if order_emails else ""
     changes: dict[str, Any] = {
         "full_name": full_name,
         "phone": phone or None,
         "address": address or None,
+        "order_emails": order_emails,
     }
+    if language in LANGUAGES:
+        changes["language"] = fields.values["language"] = language
     if email != auth.account.email:
         changes["email"] = email
         changes["current_password"] = fields.password("current_password")
     message = None
     if fields.ok:
         try:
-            user = await page.services.users.update_me(auth, changes)
+            updated = await page.services.users.update_me(auth, changes)
         except ApiProblem as problem:
             if problem.code == "email_taken":
                 fields.errors["email"] = friendly(problem)
@@ -211,13 +239,17 @@ async def update_account(page: PageDep) -> Response:
             else:
                 message = friendly(problem)
         else:
-            auth.account.name = user.full_name
-            auth.account.email = user.email
+            auth.account.name = updated.full_name
+            auth.account.email = updated.email
             page.session.changed = True
             return page.redirect("/account", _("Your profile is saved."))
+    user = None  # for the verification notice, when the profile can be had
+    with contextlib.suppress(ApiProblem, DependencyUnavailable):
+        user = await page.services.users.me(auth)
     return await page.render(
         "account.html",
         status=400,
+        user=user,
         values=fields.values,
         errors=fields.errors,
         password_errors={},
@@ -251,16 +283,11 @@ async def change_password(page: PageDep) -> Response:
             page.session.set_cart({**page.session.cart, **cart_kept})
             return page.redirect("/account", _("Your password is changed."))
     user = await page.services.users.me(auth)
-    values = {
-        "full_name": user.full_name,
-        "email": user.email,
-        "phone": user.phone or "",
-        "address": user.address or "",
-    }
     return await page.render(
         "account.html",
         status=400,
-        values=values,
+        user=user,
+        values=_profile_values(user),
         errors={},
         password_errors=fields.errors,
         message=message,
