@@ -9,6 +9,9 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, new_context
@@ -21,6 +24,21 @@ def shoot(page: Page, out: Path, name: str, *, full: bool = False) -> None:
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(out / f"{name}.png"), full_page=full)
     print(f"  {out / name}.png")
+
+
+def latest_mail_html(mail_dir: Path, recipient: str, subject_word: str) -> str:
+    """The HTML part of the newest email to ``recipient`` whose subject has the word (the
+    sender writes it within moments of the change)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for path in sorted(mail_dir.glob("*.eml"), reverse=True):
+            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            if message["To"] == recipient and subject_word in str(message["Subject"]):
+                body = message.get_body(preferencelist=("html",))
+                assert body is not None
+                return str(body.get_content())
+        time.sleep(0.2)
+    raise SystemExit(f"screenshots: no mail to {recipient} about {subject_word!r}")
 
 
 def main(out: Path) -> None:
@@ -37,7 +55,7 @@ def main(out: Path) -> None:
             customer.on("dialog", lambda dialog: dialog.accept())
             customer.goto(base + "/")
             shoot(customer, out, "catalogue")
-            register(customer, base)
+            email = register(customer, base)
             add_to_cart(customer, base, "Kemeja Batik Pria Lengan Panjang (L)", 1)
             customer.get_by_role("link", name="Kemeja Batik Pria").first.click()
             shoot(customer, out, "product")
@@ -55,6 +73,11 @@ def main(out: Path) -> None:
 
             customer.goto(f"{base}/orders/{order_id}")
             shoot(customer, out, "order")
+
+            # The email that told the customer, as a phone shows it.
+            mail = new_context(browser, phone=True).new_page()
+            mail.set_content(latest_mail_html(data / "var" / "mail", email, "dikirim"))
+            shoot(mail, out, "phone-order-mail", full=True)
 
             phone = new_context(browser, phone=True).new_page()
             phone.goto(base + "/?category=Makanan %26 Minuman")
