@@ -308,21 +308,13 @@ class Throttle:
         """
         policy = self.policy
         attempt = await self._record(kind=REGISTER, subject=address, address=address)
-        since = attempt.at - timedelta(seconds=policy.registration_window_seconds)
-        async with self.db.read() as conn:
-            nth = await conn.scalar(
-                select(attempts.c.at)
-                .where(
-                    attempts.c.kind == REGISTER,
-                    attempts.c.subject == address,
-                    attempts.c.at > since,
-                    attempts.c.id < attempt.id,
-                )
-                .order_by(attempts.c.at.desc())
-                .limit(1)
-                .offset(policy.registrations_per_address - 1)
-            )
-        reached = _aware(nth)
+        reached = await self._nth_earlier(
+            attempt,
+            kind=REGISTER,
+            subject=address,
+            window=policy.registration_window_seconds,
+            limit=policy.registrations_per_address,
+        )
         if reached is not None:
             await self.forget(attempt)
             reopens = reached + timedelta(seconds=policy.registration_window_seconds)
