@@ -254,7 +254,7 @@ def _keep(db: str, figures: dict[str, Any]) -> None:
         "# Order mail: notification POST to SMTP acceptance (`bench/mail.py`)",
         "",
         "The users service alone with its sender job, SMTP to aiosmtpd on loopback, "
-        "default settings (batch 50, 8 sends at once, one SMTP connection per mail).",
+        "default settings (batch 50, 8 sends at once, each SMTP connection kept for the next mail).",
         "",
         "| database | load | mails | mails/s | p50 ms | p95 ms | p99 ms | max ms "
         "| users CPU ms/mail | duplicates |",
