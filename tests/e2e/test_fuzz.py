@@ -59,6 +59,8 @@ VALID_INPUT_NOT_GENERATED: dict[str, dict[str, str]] = {
         "registration; and 30 requests per client address an hour",
         "POST /auth/password-reset/confirm": "the token must be one a reset email carried",
         "POST /internal/notifications": "user_id must name an existing user",
+        # Money and quantities are strict integers: 5.0, an integer to JSON Schema, is refused.
+        "POST /internal/notifications/batch": "an order's amounts are strict integers",
     },
     "products": {
         # Money and stock are strict integers: 5.0, an integer to JSON Schema, is refused.

@@ -14,6 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -171,13 +172,14 @@ class TokenRevocations(BaseModel):
 
 
 # Money is whole rupiah; the bounds only keep a confused sender from storing nonsense.
-Amount = Annotated[int, Field(ge=0, le=10**13)]
+# Strict: false or 5.0 is no amount.
+Amount = Annotated[StrictInt, Field(ge=0, le=10**13)]
 
 
 class OrderLineSummary(_Request):
     product_id: Annotated[str, Field(min_length=1, max_length=64)]
     name: Annotated[str, Field(min_length=1, max_length=255)]
-    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
     unit_price: Amount
     line_total: Amount
 
