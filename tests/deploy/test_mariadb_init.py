@@ -6,12 +6,15 @@ pasar_users."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from deploy_files import DATABASE_SERVICES, DEPLOY
@@ -27,6 +30,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs PASAR_TEST_DB=mariadb and the mariadb client",
 )
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
 def _root(statement: str) -> None:
@@ -47,6 +51,17 @@ def _url(prefix: str, owner: str, database: str, password: str) -> str:
     return (
         f"mysql+asyncmy://{prefix}{owner}:{password}@{HOST}:3306/{prefix}{database}?charset=utf8mb4"
     )
+
+
+def _apart(work: Callable[[], T]) -> T:
+    """``work`` in a thread of its own: it runs an event loop (``asyncio.run``, alembic's
+    async engine), which the thread of a test in a long session may already have."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
+
+
+def _reachable(url: str) -> bool:
+    return _apart(lambda: asyncio.run(_can_read(url)))
 
 
 async def _can_read(url: str) -> bool:
@@ -78,9 +93,13 @@ def test_each_service_user_owns_its_database_alone(prefix: str, tmp_path: Path) 
 
     for owner, password in passwords.items():
         for database in DATABASE_SERVICES:
-            reachable = asyncio.run(_can_read(_url(prefix, owner, database, password)))
+            reachable = _reachable(_url(prefix, owner, database, password))
             assert reachable is (owner == database), (owner, database)
-        assert not asyncio.run(_can_read(_url(prefix, owner, owner, "wrong" + password)))
+        assert not _reachable(_url(prefix, owner, owner, "wrong" + password))
     # The migration runs as the service's own user, as the compose migrate service does.
     for service, password in passwords.items():
-        upgrade(_url(prefix, service, service, password), f"pasar_{service}:migrations")
+        _apart(
+            functools.partial(
+                upgrade, _url(prefix, service, service, password), f"pasar_{service}:migrations"
+            )
+        )
