@@ -381,8 +381,9 @@ async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIte
                     client_secret=ORDERS_SECRET,
                     workers_enabled=False,
                     http_connect_timeout=0.5,
-                    # Generous: a loaded machine's slow moment is not a dead service.
-                    http_timeout=5.0,
+                    # Generous: a loaded machine's slow moment (MariaDB stalls for seconds
+                    # while a test drops its databases) is not a dead service.
+                    http_timeout=10.0,
                     http_retries=1,
                     **(orders_overrides or {}),
                 )
@@ -400,7 +401,7 @@ async def web_shop_factory(web_databases: Databases, tmp_path: Path) -> AsyncIte
                     orders_url=orders.url,
                     session_secret=SESSION_SECRET,
                     http_connect_timeout=0.5,
-                    http_timeout=5.0,
+                    http_timeout=10.0,
                     http_retries=1,
                     circuit_failure_threshold=3,
                     circuit_reset_seconds=0.5,
