@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, Select, Table, update
@@ -45,6 +46,14 @@ async def claim_with_lease(
             return rows
 
     return await retrying(claim)
+
+
+def retry_delay(attempts: int, *, base: float, cap: float) -> timedelta:
+    """How long an outbox row waits after its ``attempts``-th failure: about base, 2*base,
+    4*base ..., never above ``cap``. The jitter keeps the many rows one outage failed
+    from retrying in lockstep."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=min(cap, delay * random.uniform(0.8, 1.2)))
 
 
 class Periodic:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Database, retrying
 from pasar_kit.tracing import current_traceparent, span_for_batch, span_from_traceparent
-from pasar_kit.workers import claim_with_lease
+from pasar_kit.workers import claim_with_lease, retry_delay
 from pasar_orders.remote import NOTIFY_BATCH_LIMIT, BatchRefused, UsersApi
 from pasar_orders.tables import order_lines, orders, outbox, status_history
 
@@ -181,12 +180,6 @@ async def order_summaries(
     }
 
 
-def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
-    """Exponential with jitter: ~base, 2*base, 4*base ... never above ``cap``."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=delay * random.uniform(0.8, 1.2))
-
-
 async def relay_outbox(
     *,
     db: Database,
@@ -224,7 +217,7 @@ async def relay_outbox(
             result,
             extra={"order_id": row.order_id},
         )
-        retries[row.id] = now + backoff(row.attempts + 1, base=backoff_base, cap=backoff_max)
+        retries[row.id] = now + retry_delay(row.attempts + 1, base=backoff_base, cap=backoff_max)
     await retrying(lambda: _record(db, delivered=delivered, retries=retries, now=now))
     return len(delivered)
 

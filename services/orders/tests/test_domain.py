@@ -9,8 +9,9 @@ from pydantic import ValidationError
 from testdata import ADDRESS
 
 from pasar_kit.problems import DependencyUnavailable
+from pasar_kit.workers import retry_delay
 from pasar_orders.idempotency import fingerprint, validate_key
-from pasar_orders.outbox import backoff, message_for, short_id
+from pasar_orders.outbox import message_for, short_id
 from pasar_orders.placement import merge_lines, price_lines
 from pasar_orders.problems import (
     InvalidIdempotencyKey,
@@ -174,7 +175,7 @@ def test_messages_a_customer_understands() -> None:
 
 
 def test_backoff_grows_and_is_capped() -> None:
-    delays = [backoff(n, base=0.5, cap=60) for n in range(1, 12)]
+    delays = [retry_delay(n, base=0.5, cap=60) for n in range(1, 12)]
     assert delays[0] <= timedelta(seconds=0.6)
     assert delays[3] >= timedelta(seconds=3)
     assert all(d <= timedelta(seconds=72) for d in delays)

@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pasar_kit.db import Clock, Database, retrying
 from pasar_kit.tracing import span_from_traceparent
-from pasar_kit.workers import claim_with_lease
+from pasar_kit.workers import claim_with_lease, retry_delay
 from pasar_users import email_tokens
 from pasar_users.mail.render import Renderer
 from pasar_users.mail.transports import (
@@ -94,13 +93,6 @@ class _Job:
 class _Plan:
     jobs: list[_Job] = field(default_factory=list)
     dropped: int = 0
-
-
-def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
-    """About base, 2*base, 4*base ... after the 1st, 2nd, 3rd failure; never above cap.
-    The jitter keeps many messages failed by one outage from retrying in lockstep."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=min(cap, delay * random.uniform(0.8, 1.2)))
 
 
 _USER_COLUMNS = (
@@ -329,7 +321,7 @@ class Sender:
                     attempts,
                     error,
                 )
-            retry_at = now + backoff(
+            retry_at = now + retry_delay(
                 attempts, base=self.policy.retry_base_seconds, cap=self.policy.retry_max_seconds
             )
             failed.append(
